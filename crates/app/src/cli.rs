@@ -1,0 +1,96 @@
+//! The command line.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// Attest: self-hosted risk and compliance.
+#[derive(Debug, Parser)]
+#[command(name = "attest", about, disable_version_flag = false, version)]
+pub struct Cli {
+    /// Configuration file (TOML). Every key can also be set as ATTEST_<SECTION>__<KEY>.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Data directory (default ./attest-data).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTPS server.
+    Serve {
+        /// Address and port to listen on (default 127.0.0.1:8443).
+        #[arg(long, value_name = "ADDR:PORT")]
+        listen: Option<String>,
+        /// Apply pending migrations before serving.
+        #[arg(long)]
+        migrate: bool,
+    },
+    /// Apply pending database migrations (as the owner role on PostgreSQL).
+    Migrate,
+    /// Configuration commands.
+    Config {
+        /// What to do with the configuration.
+        #[command(subcommand)]
+        action: ConfigAction,
+    },
+    /// Audit-trail commands.
+    Audit {
+        /// What to do with the audit trail.
+        #[command(subcommand)]
+        action: AuditAction,
+    },
+    /// Key management.
+    Keys {
+        /// What to do with the keys.
+        #[command(subcommand)]
+        action: KeysAction,
+    },
+    /// Operator administration.
+    Admin {
+        /// What to administer.
+        #[command(subcommand)]
+        action: AdminAction,
+    },
+}
+
+/// `attest config …`
+#[derive(Debug, Subcommand)]
+pub enum ConfigAction {
+    /// Validate the configuration and print it with every secret masked.
+    Check,
+}
+
+/// `attest audit …`
+#[derive(Debug, Subcommand)]
+pub enum AuditAction {
+    /// Walk the hash chains and report the first changed, removed or reordered entry.
+    Verify {
+        /// Only this tenant's chain (a tenant id), or `system` for the server's chain.
+        #[arg(long)]
+        tenant: Option<String>,
+    },
+}
+
+/// `attest keys …`
+#[derive(Debug, Subcommand)]
+pub enum KeysAction {
+    /// Add a new key-encryption key and re-wrap every data key with it (no downtime).
+    Rotate,
+}
+
+/// `attest admin …`
+#[derive(Debug, Subcommand)]
+pub enum AdminAction {
+    /// Print the SQL that creates the PostgreSQL owner and app roles.
+    DbRoles {
+        /// Database name.
+        #[arg(long, default_value = "attest")]
+        database: String,
+    },
+}

@@ -1,0 +1,272 @@
+//! The subcommands. Each returns the process exit code; results go to standard output,
+//! diagnostics to standard error, logs (JSON) to standard error.
+
+#![allow(clippy::print_stdout, clippy::print_stderr)] // a CLI speaks on stdout/stderr
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use attest_config::{Config, SecretExt as _};
+use attest_crypto::{Keyring, KeyringSource};
+use attest_domain::audit::{self, AuditLog, AuditRecord, Outcome};
+use attest_domain::keys::KeyService;
+use attest_types::{Actor, Clock, SystemClock, TenantId};
+
+use crate::cli::{AdminAction, AuditAction, Command, ConfigAction, KeysAction};
+use crate::launch::{Launch, launch};
+use crate::prepare;
+
+/// Exit code for a configuration or start-up refusal.
+pub const EXIT_CONFIG: u8 = 2;
+/// Exit code when `audit verify` finds a broken chain.
+pub const EXIT_TAMPERED: u8 = 3;
+
+fn fail(code: u8, message: impl std::fmt::Display) -> ExitCode {
+    eprintln!("error: {message}");
+    ExitCode::from(code)
+}
+
+/// Runs a command with a loaded configuration.
+pub async fn run(command: Command, cfg: Config, config_file: Option<&Path>) -> ExitCode {
+    let secrets_in_file = match config_file.map(Config::secrets_in_file).transpose() {
+        Ok(found) => found.unwrap_or_default(),
+        Err(e) => return fail(EXIT_CONFIG, e),
+    };
+    match command {
+        Command::Serve { migrate, .. } => serve(cfg, secrets_in_file, migrate).await,
+        Command::Migrate => migrate(&cfg).await,
+        Command::Config {
+            action: ConfigAction::Check,
+        } => config_check(&cfg, &secrets_in_file),
+        Command::Audit {
+            action: AuditAction::Verify { tenant },
+        } => audit_verify(&cfg, tenant.as_deref()).await,
+        Command::Keys {
+            action: KeysAction::Rotate,
+        } => keys_rotate(&cfg).await,
+        Command::Admin {
+            action: AdminAction::DbRoles { database },
+        } => {
+            print!("{}", db_roles_sql(&database));
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+async fn serve(cfg: Config, secrets_in_file: Vec<&'static str>, migrate: bool) -> ExitCode {
+    let launched = match launch(Launch {
+        config: cfg,
+        secrets_in_file,
+        clock: Arc::new(SystemClock),
+        extra_routes: None,
+        migrate,
+    })
+    .await
+    {
+        Ok(l) => l,
+        Err(e) => return fail(EXIT_CONFIG, e),
+    };
+    println!("Attest is listening on {}/", launched.public_url);
+    tracing::info!(url = %launched.public_url, addr = %launched.https_addr(), "listening");
+    wait_for_signals(&launched).await;
+    tracing::info!("shutting down: draining in-flight requests");
+    launched.shutdown().await;
+    tracing::info!("stopped");
+    ExitCode::SUCCESS
+}
+
+async fn wait_for_signals(launched: &crate::launch::Launched) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::hangup()),
+    ) else {
+        tracing::error!("cannot install signal handlers; stopping");
+        return;
+    };
+    loop {
+        tokio::select! {
+            _ = term.recv() => return,
+            _ = int.recv() => return,
+            _ = hup.recv() => {
+                tracing::info!("SIGHUP: reloading the certificate and the keyring");
+                launched.reload();
+            }
+        }
+    }
+}
+
+async fn migrate(cfg: &Config) -> ExitCode {
+    if let Err(e) = prepare::ensure_data_dir(&cfg.data_dir) {
+        return fail(EXIT_CONFIG, e);
+    }
+    match prepare::run_migrations(cfg).await {
+        Ok(applied) if applied.is_empty() => {
+            println!("The database is up to date.");
+            ExitCode::SUCCESS
+        }
+        Ok(applied) => {
+            for name in &applied {
+                println!("applied {name}");
+            }
+            record_operator_events(cfg, "migration.apply", &applied).await;
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(1, e),
+    }
+}
+
+async fn record_operator_events(cfg: &Config, action: &str, names: &[String]) {
+    let Ok(opened) = prepare::open_db(cfg, cfg.database_url().reveal()).await else {
+        return;
+    };
+    let audit = AuditLog::start(opened.db.clone(), Arc::new(SystemClock), 16);
+    for name in names {
+        let _ = audit
+            .record(
+                AuditRecord::system(Actor::Operator, action, Outcome::Success)
+                    .details(serde_json::json!({ "migration": name })),
+            )
+            .await;
+    }
+    audit.shutdown().await;
+    opened.db.close().await;
+}
+
+fn config_check(cfg: &Config, secrets_in_file: &[&'static str]) -> ExitCode {
+    print!("{}", cfg.effective_toml());
+    let problems = attest_config::production_problems(cfg, secrets_in_file);
+    if problems.is_empty() {
+        for key in secrets_in_file {
+            eprintln!("warning: {key} holds a secret in clear in the configuration file");
+        }
+        eprintln!("configuration is valid");
+        return ExitCode::SUCCESS;
+    }
+    for p in &problems {
+        eprintln!("error: [{}] {}", p.check, p.message);
+    }
+    ExitCode::from(EXIT_CONFIG)
+}
+
+async fn open_existing(cfg: &Config) -> Result<attest_db::Db, ExitCode> {
+    let url = cfg.database_url();
+    if let Some(file) = prepare::sqlite_file(url.reveal())
+        && !file.exists()
+    {
+        return Err(fail(
+            1,
+            format!("no database at {} (database.url)", file.display()),
+        ));
+    }
+    prepare::open_db(cfg, url.reveal())
+        .await
+        .map(|o| o.db)
+        .map_err(|e| fail(1, e))
+}
+
+async fn audit_verify(cfg: &Config, tenant: Option<&str>) -> ExitCode {
+    let only = match tenant {
+        None => None,
+        Some("system") => Some(None),
+        Some(t) => match t.parse::<TenantId>() {
+            Ok(id) => Some(Some(id)),
+            Err(_) => return fail(EXIT_CONFIG, "--tenant takes a tenant id or `system`"),
+        },
+    };
+    let db = match open_existing(cfg).await {
+        Ok(db) => db,
+        Err(code) => return code,
+    };
+    let report = audit::verify(&db, only).await;
+    db.close().await;
+    match report {
+        Err(e) => fail(1, e),
+        Ok(r) if r.breaks.is_empty() => {
+            println!(
+                "audit trail intact: {} chain(s), {} entries verified",
+                r.chains, r.entries
+            );
+            ExitCode::SUCCESS
+        }
+        Ok(r) => {
+            for b in &r.breaks {
+                println!("TAMPERED {b}");
+            }
+            eprintln!(
+                "error: {} of {} chain(s) are broken",
+                r.breaks.len(),
+                r.chains
+            );
+            ExitCode::from(EXIT_TAMPERED)
+        }
+    }
+}
+
+async fn keys_rotate(cfg: &Config) -> ExitCode {
+    if cfg.keys.keyring.is_some() {
+        return fail(
+            EXIT_CONFIG,
+            "the keyring is given inline (keys.keyring); add the new key in your secret store, then run this with keys.keyring_file pointing at the new keyring",
+        );
+    }
+    let clock = SystemClock;
+    let path = cfg.keyring_path();
+    let db = match open_existing(cfg).await {
+        Ok(db) => db,
+        Err(code) => return code,
+    };
+    let version = match Keyring::rotate_file(&path, clock.now()) {
+        Ok(v) => v,
+        Err(e) => return fail(1, e),
+    };
+    let keyring = match Keyring::load(KeyringSource::File(path)) {
+        Ok(k) => Arc::new(k),
+        Err(e) => return fail(1, e),
+    };
+    let audit = AuditLog::start(db.clone(), Arc::new(SystemClock), 16);
+    let keys = KeyService::new(db.clone(), keyring, Arc::new(SystemClock));
+    let result = keys.rewrap_all(&audit, Actor::Operator).await;
+    audit.shutdown().await;
+    db.close().await;
+    match result {
+        Ok(report) => {
+            println!(
+                "key-encryption key version {version} is now current; {} data key(s) re-wrapped",
+                report.rewrapped
+            );
+            println!("running servers pick the new key up on their own (or send them SIGHUP)");
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(
+            1,
+            format!(
+                "re-wrapping failed, nothing was changed in the database ({e}); the keyring already holds version {version}, run the command again"
+            ),
+        ),
+    }
+}
+
+/// The SQL an operator runs (as a superuser) to create the two PostgreSQL roles.
+#[must_use]
+pub fn db_roles_sql(database: &str) -> String {
+    let db = database.replace('"', "");
+    format!(
+        r#"-- Run as a PostgreSQL superuser. Replace both passwords (or use certificate auth).
+-- attest_owner owns the schema and runs `attest migrate` (database.migration_url).
+-- attest_app is what `attest serve` connects as (database.url): no DDL, no BYPASSRLS,
+-- and on the audit trail only SELECT and INSERT (granted by the migrations).
+CREATE ROLE attest_owner LOGIN PASSWORD 'change-me-owner' NOSUPERUSER NOCREATEDB NOCREATEROLE;
+CREATE ROLE attest_app   LOGIN PASSWORD 'change-me-app'   NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS;
+CREATE DATABASE "{db}" OWNER attest_owner;
+\connect "{db}"
+REVOKE ALL ON SCHEMA public FROM PUBLIC;
+ALTER SCHEMA public OWNER TO attest_owner;
+GRANT USAGE ON SCHEMA public TO attest_app;
+-- Then: ATTEST_DATABASE__MIGRATION_URL=postgres://attest_owner:…@host/{db}?sslmode=verify-full attest migrate
+--       ATTEST_DATABASE__URL=postgres://attest_app:…@host/{db}?sslmode=verify-full attest serve
+"#
+    )
+}

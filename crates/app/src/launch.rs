@@ -1,0 +1,250 @@
+//! Starting and stopping the server: the one wiring of every layer, used by `attest serve`
+//! and by the test harness (which passes its own clock and extra routes).
+
+use std::net::{IpAddr, TcpListener};
+use std::sync::Arc;
+use std::time::Duration;
+
+use attest_config::{Config, SecretExt as _, production_problems};
+use attest_crypto::PepperSet;
+use attest_domain::audit::{AuditLog, AuditRecord, Outcome};
+use attest_domain::keys::KeyService;
+use attest_types::{Actor, Clock};
+use attest_web::server::{CertFiles, HttpLimits, RunningServer, ServerParts};
+use attest_web::{AppState, WebSettings};
+use axum::Router;
+
+use crate::prepare::{self, PrepareError};
+use crate::telemetry;
+
+/// What to start.
+#[derive(Debug)]
+pub struct Launch {
+    /// The configuration.
+    pub config: Config,
+    /// Secret-looking values found in clear in the configuration file (SEC-65).
+    pub secrets_in_file: Vec<&'static str>,
+    /// The clock (tests pass a manual one).
+    pub clock: Arc<dyn Clock>,
+    /// Routes added by the test harness; `None` in the binary.
+    pub extra_routes: Option<Router<AppState>>,
+    /// `serve --migrate`.
+    pub migrate: bool,
+}
+
+/// Why the server did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum LaunchError {
+    /// The production self-check failed (SEC-82); each problem is named.
+    #[error("refusing to start in production mode:\n{}", .0.iter().map(|p| format!("  - [{}] {}", p.check, p.message)).collect::<Vec<_>>().join("\n"))]
+    Unsafe(Vec<attest_config::ProductionProblem>),
+    /// Preparing files or the database failed.
+    #[error(transparent)]
+    Prepare(#[from] PrepareError),
+    /// A listener could not be bound.
+    #[error("cannot listen on {addr} ({key}): {source}")]
+    Bind {
+        /// The configuration key.
+        key: &'static str,
+        /// The address.
+        addr: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The server could not start (e.g. an unusable certificate).
+    #[error("cannot start the HTTPS server: {0}")]
+    Start(String),
+}
+
+/// A running installation.
+#[derive(Debug)]
+pub struct Launched {
+    /// The shared state (database, audit log, keys, clock).
+    pub state: AppState,
+    /// The pepper, for the identity features.
+    pub pepper: Arc<PepperSet>,
+    /// Where users reach it.
+    pub public_url: String,
+    server: RunningServer,
+}
+
+fn bind(key: &'static str, addr: &str) -> Result<TcpListener, LaunchError> {
+    TcpListener::bind(addr).map_err(|source| LaunchError::Bind {
+        key,
+        addr: addr.to_owned(),
+        source,
+    })
+}
+
+fn metrics_token(cfg: &Config) -> Result<Option<[u8; 32]>, PrepareError> {
+    if let Some(t) = &cfg.metrics.token {
+        return Ok(Some(attest_crypto::random::sha256(
+            t.reveal().trim().as_bytes(),
+        )));
+    }
+    match &cfg.metrics.token_file {
+        None => Ok(None),
+        Some(path) => {
+            let text =
+                attest_crypto::Zeroizing::new(std::fs::read_to_string(path).map_err(|e| {
+                    PrepareError::Files(format!("metrics.token_file {}: {e}", path.display()))
+                })?);
+            let token = text.trim();
+            if token.len() < 16 {
+                return Err(PrepareError::Files(
+                    "metrics.token_file: the token must be at least 16 characters".to_owned(),
+                ));
+            }
+            Ok(Some(attest_crypto::random::sha256(token.as_bytes())))
+        }
+    }
+}
+
+/// Prepares everything and starts serving.
+///
+/// # Errors
+/// A [`LaunchError`] naming what is wrong.
+pub async fn launch(l: Launch) -> Result<Launched, LaunchError> {
+    let cfg = &l.config;
+    let problems = production_problems(cfg, &l.secrets_in_file);
+    if !problems.is_empty() {
+        return Err(LaunchError::Unsafe(problems));
+    }
+    for key in &l.secrets_in_file {
+        tracing::warn!(key = %key, "a secret is written in clear in the configuration file; move it to a file or an environment variable");
+    }
+    prepare::ensure_data_dir(&cfg.data_dir)?;
+    let clock = l.clock;
+    let url = cfg.database_url();
+    let opened = prepare::open_db(cfg, url.reveal()).await?;
+    let pepper = Arc::new(prepare::pepper(cfg, opened.fresh, clock.as_ref())?);
+    let keyring = prepare::keyring(cfg, opened.fresh, clock.as_ref())?;
+    let (cert, key) = prepare::certificate(cfg, clock.as_ref())?;
+    let applied = prepare::migrations(cfg, &opened, l.migrate).await?;
+    let db = opened.db;
+
+    let audit = AuditLog::start(db.clone(), Arc::clone(&clock), cfg.audit.read_buffer);
+    for name in &applied {
+        let _ = audit
+            .record(
+                AuditRecord::system(Actor::Operator, "migration.apply", Outcome::Success)
+                    .details(serde_json::json!({ "migration": name })),
+            )
+            .await;
+    }
+    let keys = Arc::new(KeyService::new(db.clone(), keyring, Arc::clone(&clock)));
+    let trusted_proxies = cfg
+        .server
+        .trusted_proxies
+        .iter()
+        .filter_map(|p| p.parse::<IpAddr>().ok())
+        .collect();
+    let settings = WebSettings {
+        public_url: cfg.public_url(),
+        trusted_proxies,
+        metrics_token_sha256: metrics_token(cfg)?,
+        max_body_bytes: cfg.server.max_body_bytes,
+        request_timeout_secs: cfg.server.request_timeout_secs,
+        max_concurrent_requests: cfg.server.max_concurrent_requests,
+    };
+    let metrics = telemetry::metrics_handle();
+    let state = AppState::new(db, audit, keys, Arc::clone(&clock), settings, metrics);
+    let app = attest_web::build_router(state.clone(), l.extra_routes);
+
+    let https = bind("server.listen", &cfg.server.listen)?;
+    let https_port = https.local_addr().map(|a| a.port()).unwrap_or_default();
+    let public_url = match &cfg.server.public_url {
+        Some(u) => u.clone(),
+        None => format!("https://localhost:{https_port}"),
+    };
+    let redirect = match &cfg.server.redirect_listen {
+        Some(addr) => Some((bind("server.redirect_listen", addr)?, public_url.clone())),
+        None => None,
+    };
+    let metrics_listener = match &cfg.metrics.listen {
+        Some(addr) => {
+            let s = state.clone();
+            let router = Router::new().route(
+                "/metrics",
+                axum::routing::get(move || {
+                    let s = s.clone();
+                    async move { attest_web::routes::health::render_metrics(&s) }
+                }),
+            );
+            Some((bind("metrics.listen", addr)?, router))
+        }
+        None => None,
+    };
+    let server = attest_web::server::start(ServerParts {
+        app,
+        https,
+        cert: CertFiles { cert, key },
+        redirect,
+        metrics: metrics_listener,
+        limits: HttpLimits {
+            max_header_bytes: cfg.server.max_header_bytes,
+            handshake_timeout: Duration::from_secs(10),
+        },
+        grace: Duration::from_secs(cfg.server.shutdown_grace_secs),
+        cert_poll: Duration::from_secs(2),
+    })
+    .map_err(|e| LaunchError::Start(e.to_string()))?;
+    let _ = state
+        .audit
+        .record(
+            AuditRecord::system(Actor::System, "server.start", Outcome::Success)
+                .details(serde_json::json!({ "listen": server.https_addr.to_string() })),
+        )
+        .await;
+    Ok(Launched {
+        state,
+        pepper,
+        public_url,
+        server,
+    })
+}
+
+impl Launched {
+    /// The HTTPS address bound.
+    #[must_use]
+    pub const fn https_addr(&self) -> std::net::SocketAddr {
+        self.server.https_addr
+    }
+
+    /// The redirect listener's address.
+    #[must_use]
+    pub const fn redirect_addr(&self) -> Option<std::net::SocketAddr> {
+        self.server.redirect_addr
+    }
+
+    /// The metrics listener's address.
+    #[must_use]
+    pub const fn metrics_addr(&self) -> Option<std::net::SocketAddr> {
+        self.server.metrics_addr
+    }
+
+    /// SIGHUP: re-read the certificate and the keyring.
+    pub fn reload(&self) {
+        self.server.reload_certificate();
+        if let Err(e) = self.state.keys.keyring().reload() {
+            tracing::error!(error = %e, "keyring reload failed; the loaded keys stay in use");
+        }
+    }
+
+    /// Drains in-flight requests, records the stop, flushes the audit queue and closes the
+    /// database.
+    pub async fn shutdown(self) {
+        self.server.shutdown().await;
+        let _ = self
+            .state
+            .audit
+            .record(AuditRecord::system(
+                Actor::System,
+                "server.stop",
+                Outcome::Success,
+            ))
+            .await;
+        self.state.audit.shutdown().await;
+        self.state.db.close().await;
+    }
+}

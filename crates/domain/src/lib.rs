@@ -1,0 +1,14 @@
+//! Use cases. No HTTP types here: callers pass the actor, the clock and the facts of the
+//! request (source address, request id) as arguments.
+//!
+//! - [`audit`]: the tamper-evident audit trail (record, batch read events, verify).
+//! - [`keys`]: data keys per (tenant, classification): get-or-create, seal/open, rotation.
+//! - [`health`]: readiness of the database and schema.
+
+pub mod audit;
+pub mod health;
+pub mod keys;
+
+/// The database handle, re-exported so the web layer can hold it without depending on the
+/// database crate (it only passes it back to domain functions).
+pub use attest_db::Db;

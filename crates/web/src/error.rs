@@ -1,0 +1,150 @@
+//! Errors as the client sees them: a status, a stable machine-readable code, a plain message
+//! and the request's correlation id, in JSON or HTML. Never a stack trace, SQL, a path or a
+//! version (SEC-76); the detail goes to the log, keyed by the same id.
+
+use attest_types::RequestId;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use crate::views;
+
+/// Marks a response whose error body was rendered here, so the framing middleware leaves it.
+#[derive(Debug, Clone, Copy)]
+pub struct Rendered;
+
+/// How the client wants errors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// `application/json`
+    Json,
+    /// `text/html`
+    Html,
+}
+
+impl Format {
+    /// JSON for the API and for clients that do not ask for HTML.
+    #[must_use]
+    pub fn negotiate(path: &str, headers: &HeaderMap) -> Self {
+        let accepts_html = headers
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|a| a.contains("text/html"));
+        if path.starts_with("/api/") || !accepts_html {
+            Self::Json
+        } else {
+            Self::Html
+        }
+    }
+}
+
+/// The stable code and human message for a status.
+#[must_use]
+pub fn describe(status: StatusCode) -> (&'static str, &'static str) {
+    match status.as_u16() {
+        400 => (
+            "bad_request",
+            "The request could not be understood. Check it and try again.",
+        ),
+        401 => ("unauthenticated", "Please sign in to continue."),
+        403 => ("forbidden", "You do not have permission to do this."),
+        404 => (
+            "not_found",
+            "There is nothing here. Check the address, or go back to the start page.",
+        ),
+        405 => (
+            "method_not_allowed",
+            "This address does not accept that kind of request.",
+        ),
+        408 => ("timeout", "The request took too long. Please try again."),
+        409 => (
+            "conflict",
+            "This conflicts with the current state. Reload and try again.",
+        ),
+        410 => ("gone", "This link is no longer valid."),
+        413 => (
+            "payload_too_large",
+            "The request is larger than the server accepts.",
+        ),
+        415 => (
+            "unsupported_media_type",
+            "This type of content is not accepted here.",
+        ),
+        422 => ("invalid", "Some of the input is not valid."),
+        429 => (
+            "rate_limited",
+            "Too many requests. Please wait a moment and try again.",
+        ),
+        503 => (
+            "unavailable",
+            "The service is busy or not ready. Please try again shortly.",
+        ),
+        s if s >= 500 => (
+            "internal",
+            "Something went wrong on our side. If it persists, give the reference to your administrator.",
+        ),
+        _ => ("error", "The request could not be completed."),
+    }
+}
+
+/// The generic error response for a status.
+#[must_use]
+pub fn error_response(status: StatusCode, request_id: RequestId, format: Format) -> Response {
+    let (code, message) = describe(status);
+    let mut response = match format {
+        Format::Json => (
+            status,
+            axum::Json(serde_json::json!({
+                "error": code,
+                "message": message,
+                "id": request_id.to_string(),
+            })),
+        )
+            .into_response(),
+        Format::Html => {
+            let body = views::error_page(status, message, request_id);
+            let mut r = (status, body).into_response();
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/html; charset=utf-8"),
+            );
+            r
+        }
+    };
+    response.extensions_mut().insert(Rendered);
+    response
+}
+
+/// A handler failure. Internal details are logged by the framing middleware and never sent.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// Not found, or not visible to the caller (the same answer, SEC-32).
+    #[error("not found")]
+    NotFound,
+    /// Anything unexpected. The message is logged, not shown.
+    #[error("internal error: {0}")]
+    Internal(String),
+    /// The service cannot answer now.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// Carries an internal error's detail from the handler to the access log.
+#[derive(Debug, Clone)]
+pub struct ErrorDetail(pub String);
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let status = match &self {
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        };
+        // The body is produced by the framing middleware, which knows the request id and the
+        // format the client wants.
+        let mut response = status.into_response();
+        if let Self::Internal(detail) | Self::Unavailable(detail) = self {
+            response.extensions_mut().insert(ErrorDetail(detail));
+        }
+        response
+    }
+}

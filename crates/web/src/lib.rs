@@ -1,0 +1,21 @@
+//! The HTTP layer, kept thin: it turns requests into calls of the domain and results into
+//! responses. It owns no business rule and no SQL.
+//!
+//! - [`router`] assembles routes and the middleware stack every response passes through.
+//! - [`middleware`]: request framing (request id, client address, CSP nonce, panic guard,
+//!   uniform error bodies, access log, metrics), security headers, limits.
+//! - [`routes`]: one module per area (`health`, `home`, static assets).
+//! - [`error`]: [`error::AppError`] and the generic error bodies (SEC-76).
+//! - [`server`]: the TLS listener, the redirect-only plain-HTTP listener, the metrics
+//!   listener, certificate reloading and graceful shutdown.
+
+pub mod error;
+pub mod middleware;
+pub mod router;
+pub mod routes;
+pub mod server;
+pub mod state;
+mod views;
+
+pub use router::build_router;
+pub use state::{AppState, WebSettings};

@@ -1,0 +1,30 @@
+//! Request limits that need no configuration beyond numbers: methods the server never
+//! accepts, and admission control (at most N requests in flight; more are answered 503
+//! immediately rather than queued without bound).
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::AppState;
+
+/// TRACE, TRACK and CONNECT are refused everywhere with 405 (SEC-79).
+pub async fn refuse_methods(request: Request, next: Next) -> Response {
+    let m = request.method();
+    if m == Method::TRACE || m == Method::CONNECT || m.as_str() == "TRACK" {
+        return StatusCode::METHOD_NOT_ALLOWED.into_response();
+    }
+    next.run(request).await
+}
+
+/// Answers 503 with `Retry-After` when the server is at its concurrency limit.
+pub async fn admission(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let Ok(_permit) = state.in_flight.clone().try_acquire_owned() else {
+        let mut r = StatusCode::SERVICE_UNAVAILABLE.into_response();
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        return r;
+    };
+    next.run(request).await
+}

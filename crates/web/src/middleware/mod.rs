@@ -1,0 +1,10 @@
+//! Middleware every request passes through (outermost first): [`frame`] (request context,
+//! panic guard, uniform errors, security headers, access log, metrics), then [`limits`]
+//! (methods, concurrency), then the timeout and body-size limits from tower-http.
+
+pub mod client_ip;
+pub mod frame;
+pub mod headers;
+pub mod limits;
+
+pub use frame::RequestContext;

@@ -1,0 +1,55 @@
+//! The router and the middleware stack.
+//!
+//! Layers, outermost first: `frame` (context, panic guard, error bodies, security headers,
+//! log, metrics) → `refuse_methods` → `admission` (concurrency) → timeout → body limit →
+//! routes. Every route, the fallback and every error pass through all of them.
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::middleware::{from_fn, from_fn_with_state};
+use axum::routing::get;
+use tower::ServiceBuilder;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::timeout::TimeoutLayer;
+
+use crate::AppState;
+use crate::error::AppError;
+use crate::middleware::{frame, limits};
+use crate::routes::{assets, health, home};
+
+/// Routes that need no authentication (SEC-31's allowlist). Everything else added later must
+/// go through the central policy.
+pub const PUBLIC_ROUTES: &[&str] = &["/", "/healthz", "/readyz", "/metrics", "/static/attest.css"];
+
+/// Builds the application. `extra` lets the test harness add routes (e.g. a panicking one)
+/// that then pass through exactly the same middleware; the binary passes `None`.
+pub fn build_router(state: AppState, extra: Option<Router<AppState>>) -> Router {
+    let mut routes = Router::new()
+        .route("/", get(home::home))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
+        .route("/static/attest.css", get(assets::stylesheet));
+    if let Some(extra) = extra {
+        routes = routes.merge(extra);
+    }
+    let settings = &state.settings;
+    routes
+        .fallback(|| async { AppError::NotFound })
+        .layer(
+            ServiceBuilder::new()
+                .layer(from_fn_with_state(state.clone(), frame::frame))
+                .layer(from_fn(limits::refuse_methods))
+                .layer(from_fn_with_state(state.clone(), limits::admission))
+                .layer(TimeoutLayer::with_status_code(
+                    StatusCode::REQUEST_TIMEOUT,
+                    Duration::from_secs(settings.request_timeout_secs),
+                ))
+                .layer(RequestBodyLimitLayer::new(settings.max_body_bytes))
+                .layer(DefaultBodyLimit::max(settings.max_body_bytes)),
+        )
+        .with_state(state)
+}

@@ -1,0 +1,72 @@
+//! What every handler can reach.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use attest_domain::Db;
+use attest_domain::audit::AuditLog;
+use attest_domain::keys::KeyService;
+use attest_types::Clock;
+use metrics_exporter_prometheus::PrometheusHandle;
+use tokio::sync::Semaphore;
+
+/// Settings of the HTTP layer, resolved from the configuration by the binary.
+#[derive(Debug, Clone)]
+pub struct WebSettings {
+    /// The public origin, e.g. `https://attest.example.com`.
+    pub public_url: String,
+    /// Proxies whose `X-Forwarded-For` is believed (SEC-41).
+    pub trusted_proxies: Vec<IpAddr>,
+    /// SHA-256 of the `/metrics` bearer token; `None`: `/metrics` is not served on the main
+    /// listener.
+    pub metrics_token_sha256: Option<[u8; 32]>,
+    /// Largest request body, bytes.
+    pub max_body_bytes: usize,
+    /// Time a request may take, seconds.
+    pub request_timeout_secs: u64,
+    /// Requests processed at once.
+    pub max_concurrent_requests: usize,
+}
+
+/// Shared state of the web layer.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    /// The database.
+    pub db: Db,
+    /// The audit trail.
+    pub audit: AuditLog,
+    /// Data keys.
+    pub keys: Arc<KeyService>,
+    /// The clock.
+    pub clock: Arc<dyn Clock>,
+    /// Settings.
+    pub settings: Arc<WebSettings>,
+    /// Prometheus exposition.
+    pub metrics: PrometheusHandle,
+    /// Admission control for [`WebSettings::max_concurrent_requests`].
+    pub in_flight: Arc<Semaphore>,
+}
+
+impl AppState {
+    /// Assembles the state.
+    #[must_use]
+    pub fn new(
+        db: Db,
+        audit: AuditLog,
+        keys: Arc<KeyService>,
+        clock: Arc<dyn Clock>,
+        settings: WebSettings,
+        metrics: PrometheusHandle,
+    ) -> Self {
+        let permits = settings.max_concurrent_requests.max(1);
+        Self {
+            db,
+            audit,
+            keys,
+            clock,
+            settings: Arc::new(settings),
+            metrics,
+            in_flight: Arc::new(Semaphore::new(permits)),
+        }
+    }
+}
