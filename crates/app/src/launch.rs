@@ -119,7 +119,7 @@ pub async fn launch(l: Launch) -> Result<Launched, LaunchError> {
     let opened = prepare::open_db(cfg, url.reveal()).await?;
     let pepper = Arc::new(prepare::pepper(cfg, opened.fresh, clock.as_ref())?);
     let keyring = prepare::keyring(cfg, opened.fresh, clock.as_ref())?;
-    let (cert, key) = prepare::certificate(cfg, clock.as_ref())?;
+    let (cert, key) = prepare::certificate(cfg)?;
     let applied = prepare::migrations(cfg, &opened, l.migrate).await?;
     let db = opened.db;
 

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use attest_config::{Config, DatabaseKind, SecretExt as _};
 use attest_crypto::{Keyring, KeyringSource, PepperSet, Zeroizing};
 use attest_db::{ConnectOptions, Db, migrate};
-use attest_types::Clock;
+use attest_types::{Clock, SystemClock};
 
 /// A start-up failure. Messages name the configuration key or file concerned.
 #[derive(Debug, thiserror::Error)]
@@ -221,11 +221,12 @@ pub fn keyring(cfg: &Config, fresh: bool, clock: &dyn Clock) -> Result<Arc<Keyri
 }
 
 /// Makes sure certificate files exist: the configured ones must; the self-signed pair is
-/// generated when missing.
+/// generated when missing. Its validity starts at the real wall-clock time (clients check it
+/// against theirs), not at the injected clock's.
 ///
 /// # Errors
 /// A configured file that is missing, or generation failure.
-pub fn certificate(cfg: &Config, clock: &dyn Clock) -> Result<(PathBuf, PathBuf), PrepareError> {
+pub fn certificate(cfg: &Config) -> Result<(PathBuf, PathBuf), PrepareError> {
     let (cert, key, self_signed) = cfg.tls_paths();
     if !self_signed {
         for (k, p) in [("tls.cert_file", &cert), ("tls.key_file", &key)] {
@@ -242,7 +243,7 @@ pub fn certificate(cfg: &Config, clock: &dyn Clock) -> Result<(PathBuf, PathBuf)
         ensure_data_dir(dir)?;
     }
     let pair =
-        attest_crypto::tls::self_signed_localhost(clock.now()).map_err(|e| files(e.to_string()))?;
+        attest_crypto::tls::self_signed_localhost(SystemClock.now()).map_err(|e| files(e.to_string()))?;
     let _ = std::fs::remove_file(&cert);
     let _ = std::fs::remove_file(&key);
     attest_crypto::secret_file::create_new(&key, pair.key_pem.as_bytes())

@@ -1,1 +1,44 @@
-//! placeholder
+//! The test harness. Integration tests start the **real** server (the same `launch` the
+//! binary uses) on an ephemeral port over real TLS, and talk to it with a real HTTP client
+//! that trusts only the server's generated certificate.
+//!
+//! - [`Backend`]: every test runs on SQLite and on PostgreSQL ([`both_backends!`]).
+//! - [`TestDb`]: a fresh database per test. SQLite: a file in the test's temporary data
+//!   directory. PostgreSQL: a uniquely named database on the server at
+//!   `ATTEST_TEST_DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432/postgres`),
+//!   owned by the `attest_owner` role and used by the server as the `attest_app` role
+//!   (no DDL, no BYPASSRLS), dropped when the test ends. If PostgreSQL is unreachable the test
+//!   **fails** with instructions; it never skips.
+//! - [`TestApp`]: the running server, its manual clock, its state and an HTTP client.
+//! - [`binary`]: run the `attest` executable itself for exit codes and log output.
+
+pub mod binary;
+mod db;
+mod server;
+
+pub use db::{Backend, TestDb};
+pub use server::{TestApp, TestAppBuilder};
+
+/// Defines one test per backend: `both_backends!(name, |backend| async move { … })` expands
+/// to `mod name { sqlite(), postgres() }`.
+#[macro_export]
+macro_rules! both_backends {
+    ($name:ident, |$backend:ident| $body:expr) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let $backend = $crate::Backend::Sqlite;
+                $body.await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                let $backend = $crate::Backend::Postgres;
+                $body.await
+            }
+        }
+    };
+}

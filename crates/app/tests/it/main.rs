@@ -1,1 +1,15 @@
+//! The integration suite: one binary (STYLE.md habit 1). Every test starts the real server
+//! over real TLS on SQLite and on PostgreSQL, or runs the real `attest` executable.
 
+mod audit_trail;
+mod cli;
+mod http_surface;
+mod keys;
+mod logging;
+mod migrations;
+mod tls;
+
+/// The `attest` executable built for this test run.
+pub fn attest_bin() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_BIN_EXE_attest"))
+}

@@ -1,0 +1,172 @@
+//! The real server, in-process, on an ephemeral TLS port.
+
+use std::sync::Arc;
+
+use attest_app::launch::{Launch, Launched, launch};
+use attest_config::{Config, Overrides};
+use attest_types::ManualClock;
+use attest_web::AppState;
+use axum::Router;
+use tempfile::TempDir;
+use time::macros::datetime;
+
+use crate::db::{Backend, TestDb};
+
+/// Configures a [`TestApp`].
+#[derive(Debug)]
+pub struct TestAppBuilder {
+    backend: Backend,
+    env: Vec<(String, String)>,
+    extra: Option<Router<AppState>>,
+}
+
+/// A running server for one test.
+#[derive(Debug)]
+pub struct TestApp {
+    /// The server (state: database, audit log, keys).
+    pub launched: Option<Launched>,
+    /// The clock the server reads; advance it to test expiry.
+    pub clock: ManualClock,
+    /// A client that trusts only this server's certificate, follows no redirects, keeps no
+    /// cookies unless a test adds them.
+    pub client: reqwest::Client,
+    /// `https://localhost:PORT`
+    pub base: String,
+    /// The PEM certificate the server presents.
+    pub cert_pem: String,
+    /// The database.
+    pub db: TestDb,
+    /// The data directory (removed at the end).
+    pub data_dir: TempDir,
+}
+
+impl TestAppBuilder {
+    /// Sets a configuration value as an `ATTEST_…` environment entry would.
+    #[must_use]
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.env.push((key.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// Adds routes that pass through the full middleware stack (test builds only).
+    #[must_use]
+    pub fn routes(mut self, extra: Router<AppState>) -> Self {
+        self.extra = Some(extra);
+        self
+    }
+
+    /// Starts the server.
+    pub async fn start(self) -> TestApp {
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+        let data_dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+        let db = TestDb::create(self.backend, data_dir.path()).await;
+        let mut env = vec![
+            ("ATTEST_DATABASE__URL".to_owned(), db.url.clone()),
+            ("ATTEST_DATABASE__MIGRATION_URL".to_owned(), db.owner_url.clone()),
+            ("ATTEST_DATABASE__MAX_CONNECTIONS".to_owned(), "8".to_owned()),
+        ];
+        env.extend(self.env);
+        let config = Config::load(
+            None,
+            env,
+            &Overrides {
+                data_dir: Some(data_dir.path().to_path_buf()),
+                listen: Some("127.0.0.1:0".to_owned()),
+            },
+        )
+        .unwrap_or_else(|e| panic!("test configuration: {e}"));
+        let clock = ManualClock::new(datetime!(2026-11-23 09:00 UTC));
+        let launched = launch(Launch {
+            config,
+            secrets_in_file: Vec::new(),
+            clock: Arc::new(clock.clone()),
+            extra_routes: self.extra,
+            migrate: true,
+        })
+        .await
+        .unwrap_or_else(|e| panic!("the server did not start: {e}"));
+        let cert_pem = std::fs::read_to_string(data_dir.path().join("tls/self-signed.crt"))
+            .unwrap_or_else(|e| panic!("certificate: {e}"));
+        let client = client_trusting(&cert_pem);
+        let base = format!("https://localhost:{}", launched.https_addr().port());
+        TestApp {
+            launched: Some(launched),
+            clock,
+            client,
+            base,
+            cert_pem,
+            db,
+            data_dir,
+        }
+    }
+}
+
+/// An HTTP client that trusts exactly one certificate.
+#[must_use]
+pub fn client_trusting(cert_pem: &str) -> reqwest::Client {
+    let cert = reqwest::Certificate::from_pem(cert_pem.as_bytes())
+        .unwrap_or_else(|e| panic!("certificate: {e}"));
+    reqwest::Client::builder()
+        .tls_certs_only([cert])
+        .https_only(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap_or_else(|e| panic!("client: {e}"))
+}
+
+impl TestApp {
+    /// A builder on a backend.
+    #[must_use]
+    pub fn builder(backend: Backend) -> TestAppBuilder {
+        TestAppBuilder {
+            backend,
+            env: Vec::new(),
+            extra: None,
+        }
+    }
+
+    /// A server with the default test configuration.
+    pub async fn start(backend: Backend) -> Self {
+        Self::builder(backend).start().await
+    }
+
+    /// The server's state (database, audit log, keys).
+    #[must_use]
+    pub fn state(&self) -> &AppState {
+        match &self.launched {
+            Some(l) => &l.state,
+            None => panic!("the server was shut down"),
+        }
+    }
+
+    /// The running server.
+    #[must_use]
+    pub fn launched(&self) -> &Launched {
+        match &self.launched {
+            Some(l) => l,
+            None => panic!("the server was shut down"),
+        }
+    }
+
+    /// An absolute URL for a path.
+    #[must_use]
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// `GET path`.
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("GET {path}: {e:?}"))
+    }
+
+    /// Stops the server gracefully.
+    pub async fn shutdown(mut self) {
+        if let Some(l) = self.launched.take() {
+            l.shutdown().await;
+        }
+    }
+}
