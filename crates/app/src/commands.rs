@@ -102,6 +102,20 @@ async fn migrate(cfg: &Config) -> ExitCode {
     if let Err(e) = prepare::ensure_data_dir(&cfg.data_dir) {
         return fail(EXIT_CONFIG, e);
     }
+    // On a brand-new installation the pepper and keyring are made now, beside the schema, so
+    // that a later `serve` finds a complete installation.
+    match prepare::open_db(cfg, cfg.database_url().reveal()).await {
+        Ok(opened) => {
+            let clock = SystemClock;
+            let keys = prepare::pepper(cfg, opened.fresh, &clock)
+                .and_then(|_| prepare::keyring(cfg, opened.fresh, &clock));
+            opened.db.close().await;
+            if let Err(e) = keys {
+                return fail(EXIT_CONFIG, e);
+            }
+        }
+        Err(e) => return fail(1, e),
+    }
     match prepare::run_migrations(cfg).await {
         Ok(applied) if applied.is_empty() => {
             println!("The database is up to date.");

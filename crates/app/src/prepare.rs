@@ -75,7 +75,7 @@ pub fn ensure_data_dir(dir: &Path) -> Result<(), PrepareError> {
 pub struct OpenedDb {
     /// The app pool.
     pub db: Db,
-    /// True when the database had no schema at all before this run.
+    /// True when the database held no table at all before this run (first run).
     pub fresh: bool,
 }
 
@@ -84,7 +84,6 @@ pub struct OpenedDb {
 /// # Errors
 /// If the database cannot be reached.
 pub async fn open_db(cfg: &Config, url: &str) -> Result<OpenedDb, PrepareError> {
-    let sqlite_existed = sqlite_file(url).map(|p| p.exists());
     if let Some(parent) = sqlite_file(url).as_deref().and_then(Path::parent)
         && !parent.as_os_str().is_empty()
     {
@@ -99,13 +98,9 @@ pub async fn open_db(cfg: &Config, url: &str) -> Result<OpenedDb, PrepareError> 
     )
     .await
     .map_err(|e| PrepareError::Database(format!("cannot open (database.url): {e}")))?;
-    let pending = migrate::pending(&db)
+    let fresh = migrate::schema_is_empty(&db)
         .await
         .map_err(|e| PrepareError::Database(e.to_string()))?;
-    let fresh = match sqlite_existed {
-        Some(existed) => !existed || pending.len() == migrate::shipped(db.engine()).len(),
-        None => pending.len() == migrate::shipped(db.engine()).len(),
-    };
     Ok(OpenedDb { db, fresh })
 }
 
@@ -242,8 +237,8 @@ pub fn certificate(cfg: &Config) -> Result<(PathBuf, PathBuf), PrepareError> {
     if let Some(dir) = cert.parent() {
         ensure_data_dir(dir)?;
     }
-    let pair =
-        attest_crypto::tls::self_signed_localhost(SystemClock.now()).map_err(|e| files(e.to_string()))?;
+    let pair = attest_crypto::tls::self_signed_localhost(SystemClock.now())
+        .map_err(|e| files(e.to_string()))?;
     let _ = std::fs::remove_file(&cert);
     let _ = std::fs::remove_file(&key);
     attest_crypto::secret_file::create_new(&key, pair.key_pem.as_bytes())

@@ -69,6 +69,26 @@ async fn applied_versions(db: &Db) -> Result<Vec<i64>, DbError> {
     Ok(versions)
 }
 
+/// True when the database holds no table at all (a brand-new installation).
+///
+/// # Errors
+/// If the database cannot be queried.
+pub async fn schema_is_empty(db: &Db) -> Result<bool, DbError> {
+    let tables: i64 = match db.inner() {
+        DbInner::Sqlite(p) => {
+            sqlx::query_scalar("SELECT count(*) FROM sqlite_master WHERE type = 'table'")
+                .fetch_one(p)
+                .await?
+        }
+        DbInner::Pg(p) => {
+            sqlx::query_scalar("SELECT count(*) FROM pg_tables WHERE schemaname = current_schema()")
+                .fetch_one(p)
+                .await?
+        }
+    };
+    Ok(tables == 0)
+}
+
 /// Migrations shipped but not yet applied.
 ///
 /// # Errors
@@ -119,9 +139,25 @@ pub async fn run_set(db: &Db, set: &[MigrationSpec]) -> Result<Vec<MigrationSpec
             .find(|m| m.version == version)
             .map_or_else(|| version.to_string(), MigrationSpec::label)
     };
+    // A failed run leaves the migrator's session lock (PostgreSQL advisory lock) held on its
+    // connection; that connection is closed rather than returned to the pool.
     let result = match db.inner() {
-        DbInner::Sqlite(p) => run_on(&migrator, &mut *p.acquire().await?).await,
-        DbInner::Pg(p) => run_on(&migrator, &mut *p.acquire().await?).await,
+        DbInner::Sqlite(p) => {
+            let mut conn = p.acquire().await?;
+            let r = run_on(&migrator, &mut *conn).await;
+            if r.is_err() {
+                let _ = sqlx::Connection::close(conn.detach()).await;
+            }
+            r
+        }
+        DbInner::Pg(p) => {
+            let mut conn = p.acquire().await?;
+            let r = run_on(&migrator, &mut *conn).await;
+            if r.is_err() {
+                let _ = sqlx::Connection::close(conn.detach()).await;
+            }
+            r
+        }
     };
     result.map_err(|e| match e {
         MigrateError::ExecuteMigration(err, version) => DbError::Migration(format!(

@@ -12,18 +12,22 @@
 //! - [`TestApp`]: the running server, its manual clock, its state and an HTTP client.
 //! - [`binary`]: run the `attest` executable itself for exit codes and log output.
 
+// A test harness fails loudly: a panic here is a failed test, never a served request.
+#![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
+
 pub mod binary;
 mod db;
 mod server;
 
 pub use db::{Backend, TestDb};
-pub use server::{TestApp, TestAppBuilder};
+pub use server::{TestApp, TestAppBuilder, client_trusting as server_client};
 
 /// Defines one test per backend: `both_backends!(name, |backend| async move { … })` expands
 /// to `mod name { sqlite(), postgres() }`.
 #[macro_export]
 macro_rules! both_backends {
-    ($name:ident, |$backend:ident| $body:expr) => {
+    ($(#[$meta:meta])* $name:ident, |$backend:ident| $body:expr) => {
+        $(#[$meta])*
         mod $name {
             #[allow(unused_imports)]
             use super::*;

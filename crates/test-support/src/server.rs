@@ -62,8 +62,14 @@ impl TestAppBuilder {
         let db = TestDb::create(self.backend, data_dir.path()).await;
         let mut env = vec![
             ("ATTEST_DATABASE__URL".to_owned(), db.url.clone()),
-            ("ATTEST_DATABASE__MIGRATION_URL".to_owned(), db.owner_url.clone()),
-            ("ATTEST_DATABASE__MAX_CONNECTIONS".to_owned(), "8".to_owned()),
+            (
+                "ATTEST_DATABASE__MIGRATION_URL".to_owned(),
+                db.owner_url.clone(),
+            ),
+            (
+                "ATTEST_DATABASE__MAX_CONNECTIONS".to_owned(),
+                "8".to_owned(),
+            ),
         ];
         env.extend(self.env);
         let config = Config::load(

@@ -25,17 +25,23 @@ fn test_routes() -> Router<AppState> {
         )
         .route(
             "/__test/write",
-            post(|State(state): State<AppState>, body: axum::body::Bytes| async move {
-                use attest_domain::audit::{AuditRecord, Outcome};
-                let _ = state
-                    .audit
-                    .record(
-                        AuditRecord::system(attest_types::Actor::Anonymous, "test.write", Outcome::Success)
+            post(
+                |State(state): State<AppState>, body: axum::body::Bytes| async move {
+                    use attest_domain::audit::{AuditRecord, Outcome};
+                    let _ = state
+                        .audit
+                        .record(
+                            AuditRecord::system(
+                                attest_types::Actor::Anonymous,
+                                "test.write",
+                                Outcome::Success,
+                            )
                             .details(serde_json::json!({ "bytes": body.len() })),
-                    )
-                    .await;
-                "stored"
-            }),
+                        )
+                        .await;
+                    "stored"
+                },
+            ),
         )
         .route(
             "/__test/slow",
@@ -54,7 +60,11 @@ fn assert_security_headers(r: &reqwest::Response, what: &str) {
             .unwrap_or_else(|| panic!("{what}: header {name} missing"))
             .to_owned()
     };
-    assert_eq!(get("strict-transport-security"), "max-age=31536000; includeSubDomains", "{what}");
+    assert_eq!(
+        get("strict-transport-security"),
+        "max-age=31536000; includeSubDomains",
+        "{what}"
+    );
     let csp = get("content-security-policy");
     for part in [
         "default-src 'self'",
@@ -66,15 +76,24 @@ fn assert_security_headers(r: &reqwest::Response, what: &str) {
     ] {
         assert!(csp.contains(part), "{what}: CSP lacks {part}: {csp}");
     }
-    assert!(!csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"), "{what}: {csp}");
+    assert!(
+        !csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"),
+        "{what}: {csp}"
+    );
     assert_eq!(get("x-content-type-options"), "nosniff", "{what}");
     assert_eq!(get("referrer-policy"), "no-referrer", "{what}");
     assert_eq!(get("cross-origin-opener-policy"), "same-origin", "{what}");
     assert_eq!(get("cross-origin-resource-policy"), "same-origin", "{what}");
     assert!(get("permissions-policy").contains("camera=()"), "{what}");
     assert!(get("x-request-id").len() == 36, "{what}");
-    assert!(h.get("server").is_none(), "{what}: a Server header leaks the software");
-    assert!(h.get("access-control-allow-origin").is_none(), "{what}: no CORS");
+    assert!(
+        h.get("server").is_none(),
+        "{what}: a Server header leaks the software"
+    );
+    assert!(
+        h.get("access-control-allow-origin").is_none(),
+        "{what}: no CORS"
+    );
 }
 
 fn test_app(backend: Backend) -> attest_test_support::TestAppBuilder {
@@ -85,125 +104,160 @@ fn test_app(backend: Backend) -> attest_test_support::TestAppBuilder {
         .env("ATTEST_METRICS__TOKEN", "metrics-token-0123456789")
 }
 
-both_backends!(sec_51_52_53_headers_on_page_json_404_405_and_500, |backend| async move {
-    let app = test_app(backend).start().await;
-    let page = app
-        .client
-        .get(app.url("/"))
-        .header("accept", "text/html")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(page.status(), StatusCode::OK);
-    assert_eq!(page.headers()["content-type"], "text/html; charset=utf-8");
-    assert_eq!(page.headers()["cache-control"], "no-store");
-    assert_security_headers(&page, "page");
-    // A fresh nonce per response.
-    let again = app.get("/").await;
-    assert_ne!(
-        page.headers()["content-security-policy"],
-        again.headers()["content-security-policy"]
-    );
-
-    let json = app.get("/healthz").await;
-    assert_eq!(json.status(), StatusCode::OK);
-    assert_security_headers(&json, "json");
-
-    let missing = app.get("/no/such/page").await;
-    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
-    assert_security_headers(&missing, "404");
-
-    let wrong_method = app.client.delete(app.url("/healthz")).send().await.unwrap();
-    assert_eq!(wrong_method.status(), StatusCode::METHOD_NOT_ALLOWED);
-    assert_security_headers(&wrong_method, "405");
-
-    let boom = app.get("/__test/panic").await;
-    assert_eq!(boom.status(), StatusCode::INTERNAL_SERVER_ERROR);
-    assert_security_headers(&boom, "500");
-
-    let css = app.get("/static/attest.css").await;
-    assert_eq!(css.headers()["cache-control"], "public, max-age=3600");
-    assert_security_headers(&css, "static");
-    app.shutdown().await;
-});
-
-both_backends!(sec_76_panic_gives_generic_500_and_server_keeps_serving, |backend| async move {
-    let app = test_app(backend).start().await;
-    for accept in ["application/json", "text/html"] {
-        let r = app
+both_backends!(
+    sec_51_52_53_headers_on_page_json_404_405_and_500,
+    |backend| async move {
+        let app = test_app(backend).start().await;
+        let page = app
             .client
-            .get(app.url("/__test/panic"))
-            .header("accept", accept)
+            .get(app.url("/"))
+            .header("accept", "text/html")
             .send()
             .await
             .unwrap();
-        assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
-        let id = r.headers()["x-request-id"].to_str().unwrap().to_owned();
-        let body = r.text().await.unwrap();
-        assert!(body.contains(&id), "the body carries the correlation id: {body}");
-        for leak in ["boom", "passwd", "SELECT", "panicked", ".rs", "attest-web", "0.1.0"] {
-            assert!(!body.contains(leak), "500 body leaks {leak:?}: {body}");
-        }
-        if accept == "application/json" {
-            let v: serde_json::Value = serde_json::from_str(&body).unwrap();
-            assert_eq!(v["error"], "internal");
-            assert_eq!(v["id"], id);
-        }
-    }
-    assert_eq!(app.get("/healthz").await.status(), StatusCode::OK);
-    app.shutdown().await;
-});
+        assert_eq!(page.status(), StatusCode::OK);
+        assert_eq!(page.headers()["content-type"], "text/html; charset=utf-8");
+        assert_eq!(page.headers()["cache-control"], "no-store");
+        assert_security_headers(&page, "page");
+        // A fresh nonce per response.
+        let again = app.get("/").await;
+        assert_ne!(
+            page.headers()["content-security-policy"],
+            again.headers()["content-security-policy"]
+        );
 
-both_backends!(sec_79_trace_git_listing_and_metrics_are_not_public, |backend| async move {
-    let app = test_app(backend).start().await;
-    for path in ["/", "/healthz", "/no/such"] {
-        let r = app
+        let json = app.get("/healthz").await;
+        assert_eq!(json.status(), StatusCode::OK);
+        assert_security_headers(&json, "json");
+
+        let missing = app.get("/no/such/page").await;
+        assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+        assert_security_headers(&missing, "404");
+
+        let wrong_method = app.client.delete(app.url("/healthz")).send().await.unwrap();
+        assert_eq!(wrong_method.status(), StatusCode::METHOD_NOT_ALLOWED);
+        assert_security_headers(&wrong_method, "405");
+
+        let boom = app.get("/__test/panic").await;
+        assert_eq!(boom.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_security_headers(&boom, "500");
+
+        let css = app.get("/static/attest.css").await;
+        assert_eq!(css.headers()["cache-control"], "public, max-age=3600");
+        assert_security_headers(&css, "static");
+        app.shutdown().await;
+    }
+);
+
+both_backends!(
+    sec_76_panic_gives_generic_500_and_server_keeps_serving,
+    |backend| async move {
+        let app = test_app(backend).start().await;
+        for accept in ["application/json", "text/html"] {
+            let r = app
+                .client
+                .get(app.url("/__test/panic"))
+                .header("accept", accept)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
+            let id = r.headers()["x-request-id"].to_str().unwrap().to_owned();
+            let body = r.text().await.unwrap();
+            assert!(
+                body.contains(&id),
+                "the body carries the correlation id: {body}"
+            );
+            for leak in [
+                "boom",
+                "passwd",
+                "SELECT",
+                "panicked",
+                ".rs",
+                "attest-web",
+                "0.1.0",
+            ] {
+                assert!(!body.contains(leak), "500 body leaks {leak:?}: {body}");
+            }
+            if accept == "application/json" {
+                let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+                assert_eq!(v["error"], "internal");
+                assert_eq!(v["id"], id);
+            }
+        }
+        assert_eq!(app.get("/healthz").await.status(), StatusCode::OK);
+        app.shutdown().await;
+    }
+);
+
+both_backends!(
+    sec_79_trace_git_listing_and_metrics_are_not_public,
+    |backend| async move {
+        let app = test_app(backend).start().await;
+        for path in ["/", "/healthz", "/no/such"] {
+            let r = app
+                .client
+                .request(reqwest::Method::TRACE, app.url(path))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED, "TRACE {path}");
+            assert_security_headers(&r, "TRACE");
+        }
+        for path in [
+            "/.git/HEAD",
+            "/.git/config",
+            "/static/",
+            "/static",
+            "/__test/clock",
+            "/.env",
+            "/static/../Cargo.toml",
+        ] {
+            assert_eq!(
+                app.get(path).await.status(),
+                StatusCode::NOT_FOUND,
+                "{path}"
+            );
+        }
+        let no_token = app.get("/metrics").await;
+        assert_eq!(no_token.status(), StatusCode::UNAUTHORIZED);
+        let wrong = app
             .client
-            .request(reqwest::Method::TRACE, app.url(path))
+            .get(app.url("/metrics"))
+            .bearer_auth("metrics-token-wrong")
             .send()
             .await
             .unwrap();
-        assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED, "TRACE {path}");
-        assert_security_headers(&r, "TRACE");
+        assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+        let ok = app
+            .client
+            .get(app.url("/metrics"))
+            .bearer_auth("metrics-token-0123456789")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(ok.status(), StatusCode::OK);
+        let text = ok.text().await.unwrap();
+        for metric in [
+            "attest_http_requests_total",
+            "attest_http_request_duration_seconds_bucket",
+            "attest_db_pool_connections",
+            "attest_audit_appends_total",
+        ] {
+            assert!(text.contains(metric), "{metric} missing from /metrics");
+        }
+        app.shutdown().await;
     }
-    for path in ["/.git/HEAD", "/.git/config", "/static/", "/static", "/__test/clock", "/.env", "/static/../Cargo.toml"] {
-        assert_eq!(app.get(path).await.status(), StatusCode::NOT_FOUND, "{path}");
-    }
-    let no_token = app.get("/metrics").await;
-    assert_eq!(no_token.status(), StatusCode::UNAUTHORIZED);
-    let wrong = app
-        .client
-        .get(app.url("/metrics"))
-        .bearer_auth("metrics-token-wrong")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
-    let ok = app
-        .client
-        .get(app.url("/metrics"))
-        .bearer_auth("metrics-token-0123456789")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(ok.status(), StatusCode::OK);
-    let text = ok.text().await.unwrap();
-    for metric in [
-        "attest_http_requests_total",
-        "attest_http_request_duration_seconds_bucket",
-        "attest_db_pool_connections",
-        "attest_audit_appends_total",
-    ] {
-        assert!(text.contains(metric), "{metric} missing from /metrics");
-    }
-    app.shutdown().await;
-});
+);
 
-both_backends!(metrics_without_a_token_configured_do_not_exist, |backend| async move {
-    let app = TestApp::start(backend).await;
-    assert_eq!(app.get("/metrics").await.status(), StatusCode::NOT_FOUND);
-    app.shutdown().await;
-});
+both_backends!(
+    metrics_without_a_token_configured_do_not_exist,
+    |backend| async move {
+        let app = TestApp::start(backend).await;
+        assert_eq!(app.get("/metrics").await.status(), StatusCode::NOT_FOUND);
+        app.shutdown().await;
+    }
+);
 
 async fn audit_count(app: &TestApp, action: &str) -> usize {
     app.state().audit.flush().await;
@@ -213,65 +267,74 @@ async fn audit_count(app: &TestApp, action: &str) -> usize {
     rows.iter().filter(|r| r.action == action).count()
 }
 
-both_backends!(oversized_body_is_413_and_nothing_is_written, |backend| async move {
-    let app = test_app(backend).start().await;
-    let ok = app
-        .client
-        .post(app.url("/__test/write"))
-        .body(vec![b'a'; 100])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(ok.status(), StatusCode::OK);
-    assert_eq!(audit_count(&app, "test.write").await, 1);
-    // With a Content-Length over the limit…
-    let big = app
-        .client
-        .post(app.url("/__test/write"))
-        .body(vec![b'a'; 5000])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(big.status(), StatusCode::PAYLOAD_TOO_LARGE);
-    assert_security_headers(&big, "413");
-    let v: serde_json::Value = big.json().await.unwrap();
-    assert_eq!(v["error"], "payload_too_large");
-    // …and streamed without one.
-    let chunks: Vec<Result<Vec<u8>, std::io::Error>> = (0..10).map(|_| Ok(vec![b'b'; 1000])).collect();
-    let streamed = app
-        .client
-        .post(app.url("/__test/write"))
-        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(chunks)))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(streamed.status(), StatusCode::PAYLOAD_TOO_LARGE);
-    assert_eq!(audit_count(&app, "test.write").await, 1, "nothing more was written");
-    app.shutdown().await;
-});
-
-both_backends!(slow_requests_time_out_and_huge_headers_are_refused, |backend| async move {
-    let app = test_app(backend).start().await;
-    let slow = app.get("/__test/slow").await;
-    assert_eq!(slow.status(), StatusCode::REQUEST_TIMEOUT);
-    assert_security_headers(&slow, "408");
-    let huge = app
-        .client
-        .get(app.url("/healthz"))
-        .header("x-filler", "a".repeat(64 * 1024))
-        .send()
-        .await;
-    match huge {
-        Ok(r) => assert!(
-            r.status() == StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE || r.status().is_client_error(),
-            "{}",
-            r.status()
-        ),
-        Err(_) => {} // the connection was refused outright: also fine
+both_backends!(
+    oversized_body_is_413_and_nothing_is_written,
+    |backend| async move {
+        let app = test_app(backend).start().await;
+        let ok = app
+            .client
+            .post(app.url("/__test/write"))
+            .body(vec![b'a'; 100])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(ok.status(), StatusCode::OK);
+        assert_eq!(audit_count(&app, "test.write").await, 1);
+        // With a Content-Length over the limit…
+        let big = app
+            .client
+            .post(app.url("/__test/write"))
+            .body(vec![b'a'; 5000])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(big.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        assert_security_headers(&big, "413");
+        let v: serde_json::Value = big.json().await.unwrap();
+        assert_eq!(v["error"], "payload_too_large");
+        // …and streamed without one.
+        let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+            (0..10).map(|_| Ok(vec![b'b'; 1000])).collect();
+        let streamed = app
+            .client
+            .post(app.url("/__test/write"))
+            .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
+                chunks,
+            )))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(streamed.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(
+            audit_count(&app, "test.write").await,
+            1,
+            "nothing more was written"
+        );
+        app.shutdown().await;
     }
-    assert_eq!(app.get("/healthz").await.status(), StatusCode::OK);
-    app.shutdown().await;
-});
+);
+
+both_backends!(
+    slow_requests_time_out_and_huge_headers_are_refused,
+    |backend| async move {
+        let app = test_app(backend).start().await;
+        let slow = app.get("/__test/slow").await;
+        assert_eq!(slow.status(), StatusCode::REQUEST_TIMEOUT);
+        assert_security_headers(&slow, "408");
+        let huge = app
+            .client
+            .get(app.url("/healthz"))
+            .header("x-filler", "a".repeat(64 * 1024))
+            .send()
+            .await;
+        // Either a 4xx or a connection refused outright; never a served request.
+        if let Ok(r) = huge {
+            assert!(r.status().is_client_error(), "{}", r.status());
+        }
+        assert_eq!(app.get("/healthz").await.status(), StatusCode::OK);
+        app.shutdown().await;
+    }
+);
 
 both_backends!(health_and_readiness, |backend| async move {
     let app = TestApp::start(backend).await;
@@ -282,14 +345,22 @@ both_backends!(health_and_readiness, |backend| async move {
     let body: serde_json::Value = r.json().await.unwrap();
     assert_eq!(body["status"], "ready");
     // HTTP/2 is negotiated by ALPN.
-    assert_eq!(app.get("/healthz").await.version(), reqwest::Version::HTTP_2);
+    assert_eq!(
+        app.get("/healthz").await.version(),
+        reqwest::Version::HTTP_2
+    );
     app.shutdown().await;
 });
 
 both_backends!(malformed_requests_get_clear_4xx, |backend| async move {
     let app = test_app(backend).start().await;
     // Invalid percent-encoding, absurd paths, bad methods: 4xx, never 5xx.
-    for path in ["/%ff%fe", "/..%2f..%2fetc%2fpasswd", "/a/../../b", &format!("/{}", "x".repeat(4000))] {
+    for path in [
+        "/%ff%fe",
+        "/..%2f..%2fetc%2fpasswd",
+        "/a/../../b",
+        &format!("/{}", "x".repeat(4000)),
+    ] {
         let r = app.get(path).await;
         assert!(r.status().is_client_error(), "{path}: {}", r.status());
     }
@@ -304,23 +375,26 @@ both_backends!(malformed_requests_get_clear_4xx, |backend| async move {
     app.shutdown().await;
 });
 
-both_backends!(graceful_shutdown_finishes_in_flight_requests, |backend| async move {
-    let app = TestApp::builder(backend)
-        .routes(Router::new().route(
-            "/__test/wait",
-            get(|| async {
-                tokio::time::sleep(Duration::from_millis(700)).await;
-                "finished"
-            }),
-        ))
-        .start()
-        .await;
-    let client = app.client.clone();
-    let url = app.url("/__test/wait");
-    let in_flight = tokio::spawn(async move { client.get(url).send().await });
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    app.shutdown().await;
-    let r = in_flight.await.unwrap().unwrap();
-    assert_eq!(r.status(), StatusCode::OK);
-    assert_eq!(r.text().await.unwrap(), "finished");
-});
+both_backends!(
+    graceful_shutdown_finishes_in_flight_requests,
+    |backend| async move {
+        let app = TestApp::builder(backend)
+            .routes(Router::new().route(
+                "/__test/wait",
+                get(|| async {
+                    tokio::time::sleep(Duration::from_millis(700)).await;
+                    "finished"
+                }),
+            ))
+            .start()
+            .await;
+        let client = app.client.clone();
+        let url = app.url("/__test/wait");
+        let in_flight = tokio::spawn(async move { client.get(url).send().await });
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        app.shutdown().await;
+        let r = in_flight.await.unwrap().unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(r.text().await.unwrap(), "finished");
+    }
+);

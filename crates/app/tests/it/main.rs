@@ -1,6 +1,9 @@
 //! The integration suite: one binary (STYLE.md habit 1). Every test starts the real server
 //! over real TLS on SQLite and on PostgreSQL, or runs the real `attest` executable.
 
+// Tests fail by panicking; helpers here are test code too.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod audit_trail;
 mod cli;
 mod http_surface;
