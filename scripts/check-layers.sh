@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Enforces the dependency arrows of docs/ARCHITECTURE.md mechanically (lemmy's trick).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+fail=0
+direct() { cargo tree -p "$1" -e normal --depth 1 --prefix none --format '{p}' 2>/dev/null | awk 'NR>1 {print $1}' | sort -u; }
+forbid() { # crate, dependency, reason
+  if direct "$1" | grep -qx "$2"; then echo "layering: $1 must not depend on $2 ($3)"; fail=1; fi
+}
+for dep in axum axum-server http hyper askama tower tower-http; do
+  forbid attest-domain "$dep" "the domain never names HTTP"
+  forbid attest-db "$dep" "the database layer knows no HTTP"
+done
+for dep in sqlx attest-db; do forbid attest-web "$dep" "SQL lives only in attest-db; web passes the Db handle to the domain"; done
+for dep in aes-gcm rcgen getrandom; do
+  for c in attest-db attest-domain attest-web attest-app attest-config attest-types; do
+    forbid "$c" "$dep" "only attest-crypto touches key material"
+  done
+done
+for dep in tokio sqlx; do forbid attest-types "$dep" "types does no I/O"; done
+# Only the binary reads the process environment.
+if grep -rn --include='*.rs' -E 'std::env::var|env::vars\(' crates/*/src | grep -vE '^crates/(app|test-support)/'; then
+  echo "layering: only attest-app reads the environment"; fail=1
+fi
+[ "$fail" = 0 ] && echo "layering rules hold"
+exit "$fail"

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it: formatting, lints, layering rules, then every test on
+# SQLite and on PostgreSQL. Usage: ./scripts/test.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Build output lives outside the clone so reruns on the same machine are incremental.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/attest-target}"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "prerequisites"
+need_apt=()
+command -v openssl >/dev/null || need_apt+=(openssl)
+command -v pg_ctlcluster >/dev/null || need_apt+=(postgresql)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
+  else
+    echo "missing: ${need_apt[*]} (install them, e.g. apt-get install ${need_apt[*]})" >&2
+    exit 1
+  fi
+fi
+
+# PostgreSQL: the suite needs a server; it never skips. Use ATTEST_TEST_DATABASE_URL if set,
+# else start the local cluster when it is installed and down.
+if [ -z "${ATTEST_TEST_DATABASE_URL:-}" ]; then
+  if ! pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; then
+    if command -v pg_lsclusters >/dev/null; then
+      read -r ver name _ < <(pg_lsclusters --no-header | head -n1) || true
+      if [ -n "${ver:-}" ]; then
+        pg_ctlcluster --skip-systemctl-redirect "$ver" "$name" start || pg_ctlcluster "$ver" "$name" start
+      fi
+    fi
+    for _ in $(seq 1 30); do pg_isready -h 127.0.0.1 -p 5432 -q && break; sleep 1; done
+  fi
+  pg_isready -h 127.0.0.1 -p 5432 || { echo "PostgreSQL is not running on 127.0.0.1:5432 and could not be started" >&2; exit 1; }
+fi
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy -D warnings"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "layering rules (docs/ARCHITECTURE.md)"
+./scripts/check-layers.sh
+
+step "tests (SQLite and PostgreSQL)"
+cargo test --workspace --locked --no-fail-fast
