@@ -7,7 +7,12 @@
 //!
 //! PostgreSQL is the one at `ATTEST_TEST_DATABASE_URL` (default the local server).
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stdout,
+    clippy::panic
+)]
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -18,19 +23,40 @@ use attest_test_support::{Backend, TestDb};
 use attest_types::{Actor, SystemClock, TenantId, UserId};
 
 fn record(tenant: TenantId, i: usize) -> AuditRecord {
-    AuditRecord::tenant(tenant, Actor::User(UserId::new_random()), "control.read", Outcome::Success)
-        .object("control", i)
-        .request(Some("192.0.2.10".parse().unwrap()), None)
-        .details(serde_json::json!({ "fields": ["title", "owner"] }))
+    AuditRecord::tenant(
+        tenant,
+        Actor::User(UserId::new_random()),
+        "control.read",
+        Outcome::Success,
+    )
+    .object("control", i)
+    .request(Some("192.0.2.10".parse().unwrap()), None)
+    .details(serde_json::json!({ "fields": ["title", "owner"] }))
 }
 
 async fn bench(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let tdb = TestDb::create(backend, dir.path()).await;
-    let owner = Db::connect(&tdb.owner_url, ConnectOptions { max_connections: 1, create_if_missing: true }).await.unwrap();
+    let owner = Db::connect(
+        &tdb.owner_url,
+        ConnectOptions {
+            max_connections: 1,
+            create_if_missing: true,
+        },
+    )
+    .await
+    .unwrap();
     migrate::run(&owner).await.unwrap();
     owner.close().await;
-    let db = Db::connect(&tdb.url, ConnectOptions { max_connections: 16, create_if_missing: false }).await.unwrap();
+    let db = Db::connect(
+        &tdb.url,
+        ConnectOptions {
+            max_connections: 16,
+            create_if_missing: false,
+        },
+    )
+    .await
+    .unwrap();
     let log = AuditLog::start(db.clone(), Arc::new(SystemClock), 4096);
     let tenant = TenantId::new_random();
 
@@ -66,7 +92,9 @@ async fn bench(backend: Backend) {
     log.flush().await;
     let batched = reads as f64 / t.elapsed().as_secs_f64();
 
-    let report = attest_domain::audit::verify(&db, Some(Some(tenant))).await.unwrap();
+    let report = attest_domain::audit::verify(&db, Some(Some(tenant)))
+        .await
+        .unwrap();
     assert!(report.breaks.is_empty());
     assert_eq!(report.entries as usize, n + writers * per + reads);
     log.shutdown().await;
@@ -83,7 +111,10 @@ async fn bench(backend: Backend) {
 
 fn main() {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
         bench(Backend::Sqlite).await;
         bench(Backend::Postgres).await;

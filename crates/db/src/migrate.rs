@@ -199,7 +199,14 @@ mod classification_tests {
     use super::*;
 
     const CLASSIFICATION: &str = include_str!("../../../docs/DATA-CLASSIFICATION.md");
-    const CONSTRAINTS: &[&str] = &["UNIQUE", "PRIMARY", "CHECK", "FOREIGN", "CONSTRAINT", "EXCLUDE"];
+    const CONSTRAINTS: &[&str] = &[
+        "UNIQUE",
+        "PRIMARY",
+        "CHECK",
+        "FOREIGN",
+        "CONSTRAINT",
+        "EXCLUDE",
+    ];
 
     /// `table.column` for every column created by the migrations.
     fn columns(sql: &str) -> Vec<String> {
@@ -230,7 +237,9 @@ mod classification_tests {
             }
             for line in sql[name_end + 1..body_end].lines() {
                 let line = line.split("--").next().unwrap_or_default().trim();
-                let Some(first) = line.split_whitespace().next() else { continue };
+                let Some(first) = line.split_whitespace().next() else {
+                    continue;
+                };
                 if CONSTRAINTS.contains(&first.to_ascii_uppercase().as_str()) {
                     continue;
                 }
@@ -253,7 +262,12 @@ mod classification_tests {
                     let row = CLASSIFICATION
                         .lines()
                         .find(|l| l.starts_with(&format!("| `{col}` |")))
-                        .unwrap_or_else(|| panic!("{col} ({}) has no classification in docs/DATA-CLASSIFICATION.md", m.label()));
+                        .unwrap_or_else(|| {
+                            panic!(
+                                "{col} ({}) has no classification in docs/DATA-CLASSIFICATION.md",
+                                m.label()
+                            )
+                        });
                     assert!(
                         levels.iter().any(|lvl| row.contains(&format!("| {lvl} |"))),
                         "{col}: unknown level in {row}"
@@ -265,7 +279,8 @@ mod classification_tests {
 
     #[test]
     fn the_column_parser_sees_every_column() {
-        let cols = columns("CREATE TABLE t (\n a INT, -- x\n b TEXT NOT NULL,\n UNIQUE (a, b)\n) STRICT;");
+        let cols =
+            columns("CREATE TABLE t (\n a INT, -- x\n b TEXT NOT NULL,\n UNIQUE (a, b)\n) STRICT;");
         assert_eq!(cols, vec!["t.a", "t.b"]);
     }
 }
