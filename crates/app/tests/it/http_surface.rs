@@ -398,3 +398,56 @@ both_backends!(
         assert_eq!(r.text().await.unwrap(), "finished");
     }
 );
+
+both_backends!(
+    over_the_concurrency_limit_requests_get_503,
+    |backend| async move {
+        let app = TestApp::builder(backend)
+            .env("ATTEST_SERVER__MAX_CONCURRENT_REQUESTS", "1")
+            .routes(Router::new().route(
+                "/__test/hold",
+                get(|| async {
+                    tokio::time::sleep(Duration::from_millis(800)).await;
+                    "held"
+                }),
+            ))
+            .start()
+            .await;
+        let client = app.client.clone();
+        let url = app.url("/__test/hold");
+        let holder = tokio::spawn(async move { client.get(url).send().await });
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let shed = app.get("/healthz").await;
+        assert_eq!(shed.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(shed.headers()["retry-after"], "1");
+        assert_security_headers(&shed, "503");
+        assert_eq!(holder.await.unwrap().unwrap().status(), StatusCode::OK);
+        assert_eq!(app.get("/healthz").await.status(), StatusCode::OK);
+        app.shutdown().await;
+    }
+);
+
+both_backends!(
+    metrics_on_a_separate_listener_need_no_token,
+    |backend| async move {
+        let app = TestApp::builder(backend)
+            .env("ATTEST_METRICS__LISTEN", "127.0.0.1:0")
+            .start()
+            .await;
+        let _ = app.get("/healthz").await;
+        let addr = app.launched().metrics_addr().unwrap();
+        let r = reqwest::get(format!("http://{addr}/metrics"))
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        assert!(
+            r.text()
+                .await
+                .unwrap()
+                .contains("attest_http_requests_total")
+        );
+        // The main listener still does not expose them without a token.
+        assert_eq!(app.get("/metrics").await.status(), StatusCode::NOT_FOUND);
+        app.shutdown().await;
+    }
+);

@@ -178,3 +178,49 @@ async fn certificate_files_are_reloaded_without_restart() {
     assert_eq!(still, after);
     app.shutdown().await;
 }
+
+/// Malformed HTTP inside a valid TLS session gets a clear 400 and the server keeps serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_http_over_tls_gets_400() {
+    let app = TestApp::start(Backend::Sqlite).await;
+    let port = app.launched().https_addr().port();
+    for garbage in [
+        "GARBAGE\r\n\r\n",
+        "GET / HTTP/9.9\r\nHost: localhost\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: localhost\r\nContent-Length: -5\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: localhost\r\nBad Header Without Colon\r\n\r\n",
+    ] {
+        let out = tokio::task::spawn_blocking(move || {
+            use std::io::Write as _;
+            let mut child = Command::new("openssl")
+                .args([
+                    "s_client",
+                    "-quiet",
+                    "-alpn",
+                    "http/1.1",
+                    "-connect",
+                    &format!("127.0.0.1:{port}"),
+                    "-servername",
+                    "localhost",
+                ])
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap();
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(garbage.as_bytes())
+                .unwrap();
+            let out = child.wait_with_output().unwrap();
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        })
+        .await
+        .unwrap();
+        assert!(out.starts_with("HTTP/1.1 400 "), "{garbage:?} → {out}");
+    }
+    assert_eq!(app.get("/healthz").await.status(), StatusCode::OK);
+    app.shutdown().await;
+}
