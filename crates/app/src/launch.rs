@@ -133,6 +133,13 @@ pub async fn launch(l: Launch) -> Result<Launched, LaunchError> {
             .await;
     }
     let keys = Arc::new(KeyService::new(db.clone(), keyring, Arc::clone(&clock)));
+    // Bind first: with port 0 the public URL names the port actually bound.
+    let https = bind("server.listen", &cfg.server.listen)?;
+    let https_port = https.local_addr().map(|a| a.port()).unwrap_or_default();
+    let public_url = match &cfg.server.public_url {
+        Some(u) => u.clone(),
+        None => format!("https://localhost:{https_port}"),
+    };
     let trusted_proxies = cfg
         .server
         .trusted_proxies
@@ -140,7 +147,7 @@ pub async fn launch(l: Launch) -> Result<Launched, LaunchError> {
         .filter_map(|p| p.parse::<IpAddr>().ok())
         .collect();
     let settings = WebSettings {
-        public_url: cfg.public_url(),
+        public_url: public_url.clone(),
         trusted_proxies,
         metrics_token_sha256: metrics_token(cfg)?,
         max_body_bytes: cfg.server.max_body_bytes,
@@ -151,12 +158,6 @@ pub async fn launch(l: Launch) -> Result<Launched, LaunchError> {
     let state = AppState::new(db, audit, keys, Arc::clone(&clock), settings, metrics);
     let app = attest_web::build_router(state.clone(), l.extra_routes);
 
-    let https = bind("server.listen", &cfg.server.listen)?;
-    let https_port = https.local_addr().map(|a| a.port()).unwrap_or_default();
-    let public_url = match &cfg.server.public_url {
-        Some(u) => u.clone(),
-        None => format!("https://localhost:{https_port}"),
-    };
     let redirect = match &cfg.server.redirect_listen {
         Some(addr) => Some((bind("server.redirect_listen", addr)?, public_url.clone())),
         None => None,

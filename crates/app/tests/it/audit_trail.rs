@@ -76,15 +76,6 @@ fn verify_cli(app: &TestApp, tenant: Option<TenantId>) -> std::process::Output {
     )
 }
 
-fn lift_sqlite_guards(backend: Backend) -> &'static str {
-    match backend {
-        Backend::Sqlite => {
-            "DROP TRIGGER IF EXISTS audit_event_no_update; DROP TRIGGER IF EXISTS audit_event_no_delete;"
-        }
-        Backend::Postgres => "",
-    }
-}
-
 both_backends!(sec_73_intact_chains_verify, |backend| async move {
     let app = TestApp::start(backend).await;
     let tenant = TenantId::new_random();
@@ -102,20 +93,16 @@ both_backends!(sec_73_a_changed_entry_is_named, |backend| async move {
     let app = TestApp::start(backend).await;
     let tenant = TenantId::new_random();
     record_some(&app, tenant, 5).await;
-    let sql = format!(
-        "{} UPDATE audit_event SET outcome = 'failure' WHERE chain_id = {} AND seq = 3",
-        lift_sqlite_guards(backend),
-        id_literal(backend, tenant)
-    );
-    assert_eq!(tamper(&app, &sql).await, Ok(1));
-    let report = audit::verify(&app.state().db, Some(Some(tenant)))
-        .await
-        .unwrap();
-    assert_eq!(report.breaks.len(), 1);
     assert_eq!(
-        (report.breaks[0].seq, report.breaks[0].problem),
-        (3, BreakKind::Changed)
+        tamper_chain(
+            &app,
+            tenant,
+            "UPDATE audit_event SET outcome = 'failure' WHERE chain_id = {chain} AND seq = 3"
+        )
+        .await,
+        Ok(1)
     );
+    assert_eq!(first_break(&app, tenant).await, (3, BreakKind::Changed));
     let out = verify_cli(&app, Some(tenant));
     assert_eq!(out.status.code(), Some(3), "{}", text(&out));
     assert!(text(&out).contains("entry 3 was changed"), "{}", text(&out));
@@ -126,39 +113,34 @@ both_backends!(sec_73_a_removed_entry_is_named, |backend| async move {
     let app = TestApp::start(backend).await;
     let tenant = TenantId::new_random();
     record_some(&app, tenant, 5).await;
-    let sql = format!(
-        "{} DELETE FROM audit_event WHERE chain_id = {} AND seq = 2",
-        lift_sqlite_guards(backend),
-        id_literal(backend, tenant)
-    );
-    assert_eq!(tamper(&app, &sql).await, Ok(1));
-    let report = audit::verify(&app.state().db, Some(Some(tenant)))
-        .await
-        .unwrap();
     assert_eq!(
-        (report.breaks[0].seq, report.breaks[0].problem),
-        (3, BreakKind::Removed)
+        tamper_chain(
+            &app,
+            tenant,
+            "DELETE FROM audit_event WHERE chain_id = {chain} AND seq = 2"
+        )
+        .await,
+        Ok(1)
     );
+    assert_eq!(first_break(&app, tenant).await, (3, BreakKind::Removed));
     // Removing the newest entries is caught by the chain head.
-    let sql = format!(
-        "{} DELETE FROM audit_event WHERE chain_id = {} AND seq >= 4",
-        lift_sqlite_guards(backend),
-        id_literal(backend, tenant)
-    );
-    assert_eq!(tamper(&app, &sql).await, Ok(2));
-    let sql = format!(
-        "{} DELETE FROM audit_event WHERE chain_id = {} AND seq >= 2",
-        lift_sqlite_guards(backend),
-        id_literal(backend, tenant)
-    );
-    tamper(&app, &sql).await.unwrap();
-    let report = audit::verify(&app.state().db, Some(Some(tenant)))
-        .await
-        .unwrap();
     assert_eq!(
-        (report.breaks[0].seq, report.breaks[0].problem),
-        (2, BreakKind::Truncated)
+        tamper_chain(
+            &app,
+            tenant,
+            "DELETE FROM audit_event WHERE chain_id = {chain} AND seq >= 4"
+        )
+        .await,
+        Ok(2)
     );
+    tamper_chain(
+        &app,
+        tenant,
+        "DELETE FROM audit_event WHERE chain_id = {chain} AND seq >= 2",
+    )
+    .await
+    .unwrap();
+    assert_eq!(first_break(&app, tenant).await, (2, BreakKind::Truncated));
     let out = verify_cli(&app, Some(tenant));
     assert_eq!(out.status.code(), Some(3));
     assert!(text(&out).contains("entry 2 is missing"), "{}", text(&out));
@@ -169,15 +151,16 @@ both_backends!(sec_73_swapped_entries_are_named, |backend| async move {
     let app = TestApp::start(backend).await;
     let tenant = TenantId::new_random();
     record_some(&app, tenant, 5).await;
-    let chain = id_literal(backend, tenant);
     // Swap the positions of entries 2 and 4 (every column travels with its row).
-    let sql = format!(
-        "{} UPDATE audit_event SET seq = -2 WHERE chain_id = {chain} AND seq = 2; \
+    tamper_chain(
+        &app,
+        tenant,
+        "UPDATE audit_event SET seq = -2 WHERE chain_id = {chain} AND seq = 2; \
          UPDATE audit_event SET seq = 2 WHERE chain_id = {chain} AND seq = 4; \
          UPDATE audit_event SET seq = 4 WHERE chain_id = {chain} AND seq = -2;",
-        lift_sqlite_guards(backend)
-    );
-    tamper(&app, &sql).await.unwrap();
+    )
+    .await
+    .unwrap();
     let report = audit::verify(&app.state().db, Some(Some(tenant)))
         .await
         .unwrap();
@@ -189,11 +172,34 @@ both_backends!(sec_73_swapped_entries_are_named, |backend| async move {
     app.shutdown().await;
 });
 
-fn id_literal(backend: Backend, tenant: TenantId) -> String {
-    match backend {
-        Backend::Sqlite => format!("X'{}'", tenant.as_uuid().simple()),
-        Backend::Postgres => format!("'{tenant}'::uuid"),
-    }
+/// Tampers with one tenant's chain as an attacker with database access would (`{chain}` in
+/// the statements stands for the chain id); on SQLite the append-only triggers are dropped
+/// first. Returns the rows affected by the last statement.
+async fn tamper_chain(app: &TestApp, tenant: TenantId, statements: &str) -> Result<u64, String> {
+    let (guards, chain) = match app.db.backend {
+        Backend::Sqlite => (
+            "DROP TRIGGER IF EXISTS audit_event_no_update; DROP TRIGGER IF EXISTS audit_event_no_delete;",
+            format!("X'{}'", tenant.as_uuid().simple()),
+        ),
+        Backend::Postgres => ("", format!("'{tenant}'::uuid")),
+    };
+    tamper(
+        app,
+        &format!("{guards} {}", statements.replace("{chain}", &chain)),
+    )
+    .await
+}
+
+/// The first break `verify` finds in a tenant's chain.
+async fn first_break(app: &TestApp, tenant: TenantId) -> (i64, BreakKind) {
+    let report = audit::verify(&app.state().db, Some(Some(tenant)))
+        .await
+        .unwrap();
+    let b = report
+        .breaks
+        .first()
+        .unwrap_or_else(|| panic!("no break found: {report:?}"));
+    (b.seq, b.problem)
 }
 
 // SEC-73: the application itself cannot rewrite history: SQLite triggers, and on
