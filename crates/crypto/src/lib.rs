@@ -11,6 +11,7 @@
 //! Nothing here prints a key: every key type has a redacting `Debug` and is zeroized on drop.
 
 pub mod keyring;
+pub mod password;
 pub mod pepper;
 pub mod random;
 pub mod secret_file;

@@ -6,6 +6,7 @@
 //! - [`health`]: readiness of the database and schema.
 
 pub mod audit;
+pub mod authn;
 pub mod health;
 pub mod keys;
 
