@@ -87,6 +87,32 @@ pub enum KeysAction {
 /// `attest admin …`
 #[derive(Debug, Subcommand)]
 pub enum AdminAction {
+    /// Print a new one-time link that creates the first tenant and its owner (only while
+    /// the installation has no user; older links stop working).
+    Bootstrap,
+    /// Create a tenant.
+    CreateTenant {
+        /// Its name.
+        name: String,
+    },
+    /// Create a user with a role in a tenant; the password is read from standard input.
+    CreateUser {
+        /// The tenant's name.
+        #[arg(long)]
+        tenant: String,
+        /// The user's email address.
+        #[arg(long)]
+        email: String,
+        /// The user's name (default: the email's local part).
+        #[arg(long)]
+        name: Option<String>,
+        /// owner, admin or member.
+        #[arg(long)]
+        role: String,
+        /// Read the password from standard input (required: it never goes on the command line).
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
     /// Print the SQL that creates the PostgreSQL owner and app roles.
     DbRoles {
         /// Database name.

@@ -51,10 +51,16 @@ pub async fn run(command: Command, cfg: Config, config_file: Option<&Path>) -> E
             print!("{}", db_roles_sql(&database));
             ExitCode::SUCCESS
         }
+        Command::Admin { action } => admin(&cfg, action).await,
     }
 }
 
 async fn serve(cfg: Config, secrets_in_file: Vec<&'static str>, migrate: bool) -> ExitCode {
+    // Signal handlers first: a SIGTERM that arrives while starting still drains cleanly.
+    let signals = match Signals::install() {
+        Ok(s) => s,
+        Err(e) => return fail(1, format!("cannot install signal handlers: {e}")),
+    };
     let launched = match launch(Launch {
         config: cfg,
         secrets_in_file,
@@ -68,31 +74,47 @@ async fn serve(cfg: Config, secrets_in_file: Vec<&'static str>, migrate: bool) -
         Err(e) => return fail(EXIT_CONFIG, e),
     };
     println!("Attest is listening on {}/", launched.public_url);
+    if let Some(link) = &launched.bootstrap_link {
+        // The one place a bootstrap token is shown: the operator's terminal (never the log).
+        println!(
+            "No administrator exists yet. Open this one-time link within 24 hours to create the first one:"
+        );
+        println!("  {link}");
+    }
     tracing::info!(url = %launched.public_url, addr = %launched.https_addr(), "listening");
-    wait_for_signals(&launched).await;
+    signals.wait(&launched).await;
     tracing::info!("shutting down: draining in-flight requests");
     launched.shutdown().await;
     tracing::info!("stopped");
     ExitCode::SUCCESS
 }
 
-async fn wait_for_signals(launched: &crate::launch::Launched) {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::hangup()),
-    ) else {
-        tracing::error!("cannot install signal handlers; stopping");
-        return;
-    };
-    loop {
-        tokio::select! {
-            _ = term.recv() => return,
-            _ = int.recv() => return,
-            _ = hup.recv() => {
-                tracing::info!("SIGHUP: reloading the certificate and the keyring");
-                launched.reload();
+/// SIGTERM, SIGINT (stop) and SIGHUP (reload).
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> std::io::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Self {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+            hup: signal(SignalKind::hangup())?,
+        })
+    }
+
+    async fn wait(mut self, launched: &crate::launch::Launched) {
+        loop {
+            tokio::select! {
+                _ = self.term.recv() => return,
+                _ = self.int.recv() => return,
+                _ = self.hup.recv() => {
+                    tracing::info!("SIGHUP: reloading the certificate and the keyring");
+                    launched.reload();
+                }
             }
         }
     }
@@ -261,6 +283,110 @@ async fn keys_rotate(cfg: &Config) -> ExitCode {
             ),
         ),
     }
+}
+
+/// The identity services for an operator command, on an existing, current database.
+async fn operator_identity(
+    cfg: &Config,
+) -> Result<(attest_db::Db, AuditLog, attest_domain::identity::Identity), ExitCode> {
+    let db = open_existing(cfg).await?;
+    match attest_db::migrate::pending(&db).await {
+        Ok(p) if p.is_empty() => {}
+        Ok(_) => {
+            return Err(fail(
+                EXIT_CONFIG,
+                "migrations are pending; run `attest migrate` first",
+            ));
+        }
+        Err(e) => return Err(fail(1, e)),
+    }
+    let pepper = prepare::pepper(cfg, false, &SystemClock).map_err(|e| fail(EXIT_CONFIG, e))?;
+    let hasher = attest_crypto::password::PasswordHasher::new(
+        attest_crypto::password::PasswordParams {
+            memory_kib: cfg.auth.argon2_memory_kib,
+            iterations: cfg.auth.argon2_iterations,
+            parallelism: 1,
+        },
+        Arc::new(pepper),
+    )
+    .map_err(|e| fail(EXIT_CONFIG, e))?;
+    let audit = AuditLog::start(db.clone(), Arc::new(SystemClock), 16);
+    let identity = attest_domain::identity::Identity::new(
+        db.clone(),
+        audit.clone(),
+        Arc::new(SystemClock),
+        attest_domain::authn::hashing::HashingPool::new(hasher),
+        attest_domain::authn::sessions::SessionPolicy::default(),
+    );
+    Ok((db, audit, identity))
+}
+
+async fn admin(cfg: &Config, action: AdminAction) -> ExitCode {
+    let (db, audit, identity) = match operator_identity(cfg).await {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
+    let code = match action {
+        AdminAction::Bootstrap => match identity.issue_bootstrap().await {
+            Ok(Some(token)) => {
+                println!(
+                    "Open this one-time link within 24 hours to create the first administrator:"
+                );
+                println!("  {}/bootstrap/{}", cfg.public_url(), token.as_str());
+                ExitCode::SUCCESS
+            }
+            Ok(None) => fail(
+                EXIT_CONFIG,
+                "the installation already has users; administrators invite new members instead",
+            ),
+            Err(e) => fail(1, e),
+        },
+        AdminAction::CreateTenant { name } => {
+            match identity.create_tenant(&name, Actor::Operator).await {
+                Ok(id) => {
+                    println!("created tenant {id}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(EXIT_CONFIG, e),
+            }
+        }
+        AdminAction::CreateUser {
+            tenant,
+            email,
+            name,
+            role,
+            ..
+        } => {
+            let Ok(role) = role.parse::<attest_types::Role>() else {
+                return fail(EXIT_CONFIG, "--role must be owner, admin or member");
+            };
+            let mut password = attest_crypto::Zeroizing::new(String::new());
+            if std::io::stdin().read_line(&mut password).is_err() {
+                return fail(
+                    EXIT_CONFIG,
+                    "could not read the password from standard input",
+                );
+            }
+            let trimmed =
+                attest_crypto::Zeroizing::new(password.trim_end_matches(['\r', '\n']).to_owned());
+            let name =
+                name.unwrap_or_else(|| email.split('@').next().unwrap_or_default().to_owned());
+            match identity
+                .create_member(&tenant, &email, &name, role, trimmed, Actor::Operator)
+                .await
+            {
+                Ok(id) => {
+                    println!("created member {id}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(EXIT_CONFIG, e),
+            }
+        }
+        AdminAction::DbRoles { .. } => ExitCode::SUCCESS,
+    };
+    audit.shutdown().await;
+    db.close().await;
+    code
 }
 
 /// The SQL an operator runs (as a superuser) to create the two PostgreSQL roles.

@@ -7,7 +7,11 @@ use std::time::Duration;
 
 use attest_config::{Config, SecretExt as _, production_problems};
 use attest_crypto::PepperSet;
+use attest_crypto::password::{PasswordHasher, PasswordParams};
 use attest_domain::audit::{AuditLog, AuditRecord, Outcome};
+use attest_domain::authn::hashing::HashingPool;
+use attest_domain::authn::sessions::SessionPolicy;
+use attest_domain::identity::Identity;
 use attest_domain::keys::KeyService;
 use attest_types::{Actor, Clock};
 use attest_web::server::{CertFiles, HttpLimits, RunningServer, ServerParts};
@@ -65,6 +69,8 @@ pub struct Launched {
     pub pepper: Arc<PepperSet>,
     /// Where users reach it.
     pub public_url: String,
+    /// The one-time link that creates the first administrator, while no user exists.
+    pub bootstrap_link: Option<String>,
     server: RunningServer,
 }
 
@@ -133,6 +139,25 @@ pub async fn launch(l: Launch) -> Result<Launched, LaunchError> {
             .await;
     }
     let keys = Arc::new(KeyService::new(db.clone(), keyring, Arc::clone(&clock)));
+    let hasher = PasswordHasher::new(
+        PasswordParams {
+            memory_kib: cfg.auth.argon2_memory_kib,
+            iterations: cfg.auth.argon2_iterations,
+            parallelism: 1,
+        },
+        Arc::clone(&pepper),
+    )
+    .map_err(|e| PrepareError::Files(format!("auth.argon2_memory_kib: {e}")))?;
+    let identity = Identity::new(
+        db.clone(),
+        audit.clone(),
+        Arc::clone(&clock),
+        HashingPool::new(hasher),
+        SessionPolicy {
+            idle: time::Duration::minutes(i64::from(cfg.auth.session_idle_minutes)),
+            absolute: time::Duration::hours(i64::from(cfg.auth.session_absolute_hours)),
+        },
+    );
     // Bind first: with port 0 the public URL names the port actually bound.
     let https = bind("server.listen", &cfg.server.listen)?;
     let https_port = https.local_addr().map(|a| a.port()).unwrap_or_default();
@@ -155,7 +180,15 @@ pub async fn launch(l: Launch) -> Result<Launched, LaunchError> {
         max_concurrent_requests: cfg.server.max_concurrent_requests,
     };
     let metrics = telemetry::metrics_handle();
-    let state = AppState::new(db, audit, keys, Arc::clone(&clock), settings, metrics);
+    let state = AppState::new(
+        db,
+        audit,
+        keys,
+        identity,
+        Arc::clone(&clock),
+        settings,
+        metrics,
+    );
     let app = attest_web::build_router(state.clone(), l.extra_routes);
 
     let redirect = match &cfg.server.redirect_listen {
@@ -197,10 +230,17 @@ pub async fn launch(l: Launch) -> Result<Launched, LaunchError> {
                 .details(serde_json::json!({ "listen": server.https_addr.to_string() })),
         )
         .await;
+    let bootstrap_link = state
+        .identity
+        .issue_bootstrap()
+        .await
+        .map_err(|e| LaunchError::Start(e.to_string()))?
+        .map(|token| format!("{public_url}/bootstrap/{}", token.as_str()));
     Ok(Launched {
         state,
         pepper,
         public_url,
+        bootstrap_link,
         server,
     })
 }

@@ -10,7 +10,7 @@ use serde::Deserialize;
 /// Top-level keys and sections; environment variables outside these are ignored, so that
 /// unrelated `ATTEST_*` variables (e.g. the test suite's) cannot break a start.
 const KNOWN_ROOTS: &[&str] = &[
-    "mode", "data_dir", "server", "tls", "database", "keys", "log", "metrics", "audit",
+    "mode", "data_dir", "server", "tls", "database", "keys", "log", "metrics", "audit", "auth",
 ];
 
 /// A configuration problem, naming the key.
@@ -71,6 +71,34 @@ pub struct Config {
     /// Audit trail tuning.
     #[serde(default)]
     pub audit: Audit,
+    /// Sessions and password hashing.
+    #[serde(default)]
+    pub auth: Auth,
+}
+
+/// `[auth]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Auth {
+    /// A session ends after this many minutes without user activity.
+    pub session_idle_minutes: u32,
+    /// A session ends this many hours after sign-in.
+    pub session_absolute_hours: u32,
+    /// Argon2id memory, KiB (at least 19456).
+    pub argon2_memory_kib: u32,
+    /// Argon2id iterations (at least 2).
+    pub argon2_iterations: u32,
+}
+
+impl Default for Auth {
+    fn default() -> Self {
+        Self {
+            session_idle_minutes: 60,
+            session_absolute_hours: 12,
+            argon2_memory_kib: 19_456,
+            argon2_iterations: 2,
+        }
+    }
 }
 
 fn default_data_dir() -> PathBuf {
@@ -385,6 +413,20 @@ impl Config {
             u64::from(self.database.max_connections),
         )?;
         positive("audit.read_buffer", self.audit.read_buffer as u64)?;
+        positive(
+            "auth.session_idle_minutes",
+            u64::from(self.auth.session_idle_minutes),
+        )?;
+        positive(
+            "auth.session_absolute_hours",
+            u64::from(self.auth.session_absolute_hours),
+        )?;
+        if self.auth.argon2_memory_kib < 19_456 || self.auth.argon2_iterations < 2 {
+            return Err(ConfigError::Invalid {
+                key: "auth.argon2_memory_kib",
+                message: "Argon2id needs at least 19456 KiB and 2 iterations (OWASP ASVS 5.0 appendix C); raise, never lower".to_owned(),
+            });
+        }
         if self.tls.cert_file.is_some() != self.tls.key_file.is_some() {
             return Err(ConfigError::Invalid {
                 key: "tls.cert_file",
@@ -615,6 +657,28 @@ impl Config {
         opt(&mut metrics, "token", masked(&self.metrics.token));
         opt(&mut metrics, "listen", self.metrics.listen.clone());
         root.insert("metrics".into(), metrics.into());
+        let mut auth = toml::Table::new();
+        int(
+            &mut auth,
+            "session_idle_minutes",
+            u64::from(self.auth.session_idle_minutes),
+        );
+        int(
+            &mut auth,
+            "session_absolute_hours",
+            u64::from(self.auth.session_absolute_hours),
+        );
+        int(
+            &mut auth,
+            "argon2_memory_kib",
+            u64::from(self.auth.argon2_memory_kib),
+        );
+        int(
+            &mut auth,
+            "argon2_iterations",
+            u64::from(self.auth.argon2_iterations),
+        );
+        root.insert("auth".into(), auth.into());
         let mut audit = toml::Table::new();
         int(&mut audit, "read_buffer", self.audit.read_buffer as u64);
         root.insert("audit".into(), audit.into());

@@ -38,6 +38,7 @@ macro_rules! on_pool {
 
 pub mod audit;
 pub mod data_key;
+pub mod identity;
 pub mod migrate;
 mod pool;
 

@@ -8,6 +8,7 @@
 pub mod audit;
 pub mod authn;
 pub mod health;
+pub mod identity;
 pub mod keys;
 
 /// The database handle, re-exported so the web layer can hold it without depending on the

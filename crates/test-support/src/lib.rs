@@ -16,9 +16,11 @@
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod binary;
+mod browser;
 mod db;
 mod server;
 
+pub use browser::Browser;
 pub use db::{Backend, TestDb};
 pub use server::{TestApp, TestAppBuilder, client_trusting as server_client};
 

@@ -154,6 +154,21 @@ impl TestApp {
         }
     }
 
+    /// A fresh browser (empty cookie jar) pointed at this server.
+    #[must_use]
+    pub fn browser(&self) -> crate::Browser {
+        crate::Browser::new(self.client.clone(), &self.base)
+    }
+
+    /// The bootstrap link printed at start (while no user exists), as a path.
+    #[must_use]
+    pub fn bootstrap_path(&self) -> Option<String> {
+        self.launched().bootstrap_link.as_ref().and_then(|l| {
+            l.strip_prefix(&self.launched().public_url)
+                .map(str::to_owned)
+        })
+    }
+
     /// An absolute URL for a path.
     #[must_use]
     pub fn url(&self, path: &str) -> String {

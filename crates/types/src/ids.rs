@@ -73,6 +73,10 @@ uuid_id!(
     UserId
 );
 uuid_id!(
+    /// A sign-in session (its id, shown in the session list; never the cookie token).
+    SessionId
+);
+uuid_id!(
     /// One entry of the audit trail.
     AuditEventId
 );

@@ -5,8 +5,10 @@ pub mod actor;
 pub mod classification;
 pub mod clock;
 pub mod ids;
+pub mod role;
 
 pub use actor::Actor;
 pub use classification::Classification;
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use ids::{AuditEventId, RequestId, TenantId, UserId};
+pub use ids::{AuditEventId, RequestId, SessionId, TenantId, UserId};
+pub use role::Role;

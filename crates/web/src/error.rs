@@ -89,7 +89,19 @@ pub fn describe(status: StatusCode) -> (&'static str, &'static str) {
 /// The generic error response for a status.
 #[must_use]
 pub fn error_response(status: StatusCode, request_id: RequestId, format: Format) -> Response {
-    let (code, message) = describe(status);
+    let (code, _) = describe(status);
+    error_code_response(status, code, request_id, format)
+}
+
+/// An error response with a specific stable code (e.g. `csrf_token`, `session_superseded`).
+#[must_use]
+pub fn error_code_response(
+    status: StatusCode,
+    code: &str,
+    request_id: RequestId,
+    format: Format,
+) -> Response {
+    let message = specific_message(code).unwrap_or_else(|| describe(status).1);
     let mut response = match format {
         Format::Json => (
             status,
@@ -112,6 +124,26 @@ pub fn error_response(status: StatusCode, request_id: RequestId, format: Format)
     };
     response.extensions_mut().insert(Rendered);
     response
+}
+
+/// Messages for the specific codes.
+fn specific_message(code: &str) -> Option<&'static str> {
+    Some(match code {
+        "csrf_origin" | "csrf_token" => {
+            "This form has expired or did not come from Attest. Go back, reload the page and try again."
+        }
+        "session_superseded" => {
+            "You signed in on another browser, so this session was ended. Sign in again to continue here."
+        }
+        "session_expired" => "Your session has expired. Sign in again to continue.",
+        "invalid_credentials" => "The email address or password is not correct.",
+        "wrong_password" => "The current password is not correct.",
+        "reauth_required" => "Confirm your password to continue.",
+        "invalid_link" => {
+            "This link is not valid: it may have been used already or have expired. Ask for a new one."
+        }
+        _ => return None,
+    })
 }
 
 /// A handler failure. Internal details are logged by the framing middleware and never sent.

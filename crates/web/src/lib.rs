@@ -9,13 +9,15 @@
 //! - [`server`]: the TLS listener, the redirect-only plain-HTTP listener, the metrics
 //!   listener, certificate reloading and graceful shutdown.
 
+pub mod auth;
+pub mod cookies;
 pub mod error;
 pub mod middleware;
 pub mod router;
 pub mod routes;
 pub mod server;
 pub mod state;
-mod views;
+pub mod views;
 
 pub use router::build_router;
 pub use state::{AppState, WebSettings};

@@ -10,19 +10,28 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::middleware::{from_fn, from_fn_with_state};
-use axum::routing::get;
+use axum::routing::{delete, get, post};
 use tower::ServiceBuilder;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 
 use crate::AppState;
 use crate::error::AppError;
-use crate::middleware::{frame, limits};
-use crate::routes::{assets, health, home};
+use crate::middleware::{csrf, frame, limits};
+use crate::routes::{account, assets, auth, health, home};
 
 /// Routes that need no authentication (SEC-31's allowlist). Everything else added later must
 /// go through the central policy.
-pub const PUBLIC_ROUTES: &[&str] = &["/", "/healthz", "/readyz", "/metrics", "/static/attest.css"];
+pub const PUBLIC_ROUTES: &[&str] = &[
+    "/",
+    "/healthz",
+    "/readyz",
+    "/metrics",
+    "/static/attest.css",
+    "/login",
+    "/logout",
+    "/bootstrap/{token}",
+];
 
 /// Builds the application. `extra` lets the test harness add routes (e.g. a panicking one)
 /// that then pass through exactly the same middleware; the binary passes `None`.
@@ -32,7 +41,23 @@ pub fn build_router(state: AppState, extra: Option<Router<AppState>>) -> Router 
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
-        .route("/static/attest.css", get(assets::stylesheet));
+        .route("/static/attest.css", get(assets::stylesheet))
+        .route("/login", get(auth::login_page).post(auth::login))
+        .route("/logout", post(auth::logout))
+        .route(
+            "/bootstrap/{token}",
+            get(auth::bootstrap_page).post(auth::bootstrap),
+        )
+        .route("/account", get(account::page))
+        .route("/account/password", post(account::change_password))
+        .route("/account/sessions/{id}/end", post(account::end_session))
+        .route("/api/v1/account", get(account::api_me))
+        .route("/api/v1/account/password", post(account::change_password))
+        .route("/api/v1/account/sessions", get(account::api_sessions))
+        .route(
+            "/api/v1/account/sessions/{id}",
+            delete(account::api_end_session),
+        );
     if let Some(extra) = extra {
         routes = routes.merge(extra);
     }
@@ -43,6 +68,7 @@ pub fn build_router(state: AppState, extra: Option<Router<AppState>>) -> Router 
             ServiceBuilder::new()
                 .layer(from_fn_with_state(state.clone(), frame::frame))
                 .layer(from_fn(limits::refuse_methods))
+                .layer(from_fn_with_state(state.clone(), csrf::csrf))
                 .layer(from_fn_with_state(state.clone(), limits::admission))
                 .layer(TimeoutLayer::with_status_code(
                     StatusCode::REQUEST_TIMEOUT,

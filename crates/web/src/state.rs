@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use attest_domain::Db;
 use attest_domain::audit::AuditLog;
+use attest_domain::identity::Identity;
 use attest_domain::keys::KeyService;
 use attest_types::Clock;
 use metrics_exporter_prometheus::PrometheusHandle;
@@ -37,6 +38,8 @@ pub struct AppState {
     pub audit: AuditLog,
     /// Data keys.
     pub keys: Arc<KeyService>,
+    /// Users, tenants, sessions.
+    pub identity: Identity,
     /// The clock.
     pub clock: Arc<dyn Clock>,
     /// Settings.
@@ -54,6 +57,7 @@ impl AppState {
         db: Db,
         audit: AuditLog,
         keys: Arc<KeyService>,
+        identity: Identity,
         clock: Arc<dyn Clock>,
         settings: WebSettings,
         metrics: PrometheusHandle,
@@ -63,6 +67,7 @@ impl AppState {
             db,
             audit,
             keys,
+            identity,
             clock,
             settings: Arc::new(settings),
             metrics,

@@ -1,13 +1,52 @@
-//! Server-rendered pages (askama: compiled templates, HTML auto-escaping on, SEC-45).
+//! Server-rendered pages (askama: compiled templates, HTML auto-escaping on, SEC-45). Every
+//! page has a [`Chrome`]: the frame with the account menu and the sign-out form (SEC-26).
 
 use askama::Template;
 use attest_types::RequestId;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use crate::error::AppError;
+
+/// The signed-in part of the frame.
+#[derive(Debug, Clone)]
+pub struct Nav {
+    /// Whose session.
+    pub email: String,
+    /// The organisation worked in.
+    pub tenant: Option<String>,
+    /// CSRF token for the sign-out form.
+    pub csrf: String,
+}
+
+/// The frame around every page.
+#[derive(Debug, Clone, Default)]
+pub struct Chrome {
+    /// Present when signed in.
+    pub nav: Option<Nav>,
+}
+
+/// Renders a template as an HTML response with a status.
+///
+/// # Errors
+/// If the template fails to render.
+pub fn html(status: StatusCode, template: &impl Template) -> Result<Response, AppError> {
+    let body = template
+        .render()
+        .map_err(|e| AppError::Internal(e.to_string()))?;
+    let mut r = (status, body).into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    Ok(r)
+}
 
 #[derive(Template)]
 #[template(path = "error.html")]
 struct ErrorPage<'a> {
     title: &'a str,
+    chrome: Chrome,
     status: u16,
     message: &'a str,
     reference: String,
@@ -18,6 +57,7 @@ struct ErrorPage<'a> {
 pub fn error_page(status: StatusCode, message: &str, request_id: RequestId) -> String {
     ErrorPage {
         title: status.canonical_reason().unwrap_or("Error"),
+        chrome: Chrome::default(),
         status: status.as_u16(),
         message,
         reference: request_id.to_string(),
@@ -26,21 +66,95 @@ pub fn error_page(status: StatusCode, message: &str, request_id: RequestId) -> S
     .unwrap_or_else(|_| "An error occurred.".to_owned())
 }
 
-#[derive(Template)]
+/// The start page.
+#[derive(Debug, Template)]
 #[template(path = "home.html")]
-struct HomePage<'a> {
-    title: &'a str,
-    ready: bool,
+pub struct HomePage {
+    /// Title.
+    pub title: &'static str,
+    /// Frame.
+    pub chrome: Chrome,
+    /// Database and schema are fine.
+    pub ready: bool,
+    /// The user's organisations and roles.
+    pub tenants: Vec<(String, String)>,
 }
 
-/// The start page.
-///
-/// # Errors
-/// If the template fails to render.
-pub fn home_page(ready: bool) -> Result<String, askama::Error> {
-    HomePage {
-        title: "Attest",
-        ready,
-    }
-    .render()
+/// The sign-in form.
+#[derive(Debug, Template)]
+#[template(path = "login.html")]
+pub struct LoginPage {
+    /// Title.
+    pub title: &'static str,
+    /// Frame.
+    pub chrome: Chrome,
+    /// CSRF token.
+    pub csrf: String,
+    /// Where to go after signing in (validated).
+    pub next: String,
+    /// The email typed, kept on error.
+    pub email: String,
+    /// Why the user landed here.
+    pub notice: Option<String>,
+    /// What went wrong.
+    pub error: Option<String>,
+}
+
+/// The first-administrator form.
+#[derive(Debug, Template)]
+#[template(path = "bootstrap.html")]
+pub struct BootstrapPage {
+    /// Title.
+    pub title: &'static str,
+    /// Frame.
+    pub chrome: Chrome,
+    /// CSRF token.
+    pub csrf: String,
+    /// The link token (already in the address bar).
+    pub token: String,
+    /// Kept input.
+    pub tenant: String,
+    /// Kept input.
+    pub name: String,
+    /// Kept input.
+    pub email: String,
+    /// Field errors: (field id, message).
+    pub errors: Vec<(String, String)>,
+}
+
+/// One session row on the account page.
+#[derive(Debug, Clone)]
+pub struct SessionLine {
+    /// Id.
+    pub id: String,
+    /// Start, ISO.
+    pub started: String,
+    /// Last activity, ISO.
+    pub last_seen: String,
+    /// Address.
+    pub ip: String,
+    /// Browser.
+    pub agent: String,
+    /// This browser.
+    pub current: bool,
+}
+
+/// The account page.
+#[derive(Debug, Template)]
+#[template(path = "account.html")]
+pub struct AccountPage {
+    /// Title.
+    pub title: &'static str,
+    /// Frame.
+    pub chrome: Chrome,
+    /// CSRF token.
+    pub csrf: String,
+    /// The user's email.
+    pub email: String,
+    /// Live sessions.
+    pub sessions: Vec<SessionLine>,
+    /// A confirmation.
+    pub message: Option<String>,
+    /// Field errors of the password form.
+    pub errors: Vec<(String, String)>,
 }

@@ -134,7 +134,7 @@ both_backends!(
         assert_eq!(missing.status(), StatusCode::NOT_FOUND);
         assert_security_headers(&missing, "404");
 
-        let wrong_method = app.client.delete(app.url("/healthz")).send().await.unwrap();
+        let wrong_method = app.get("/logout").await;
         assert_eq!(wrong_method.status(), StatusCode::METHOD_NOT_ALLOWED);
         assert_security_headers(&wrong_method, "405");
 
@@ -271,23 +271,18 @@ both_backends!(
     oversized_body_is_413_and_nothing_is_written,
     |backend| async move {
         let app = test_app(backend).start().await;
-        let ok = app
-            .client
-            .post(app.url("/__test/write"))
-            .body(vec![b'a'; 100])
-            .send()
-            .await
-            .unwrap();
+        let browser = app.browser();
+        let post = || {
+            app.client
+                .post(app.url("/__test/write"))
+                .header("origin", &app.base)
+                .header("x-csrf-token", browser.csrf())
+        };
+        let ok = browser.send(post().body(vec![b'a'; 100])).await;
         assert_eq!(ok.status(), StatusCode::OK);
         assert_eq!(audit_count(&app, "test.write").await, 1);
         // With a Content-Length over the limit…
-        let big = app
-            .client
-            .post(app.url("/__test/write"))
-            .body(vec![b'a'; 5000])
-            .send()
-            .await
-            .unwrap();
+        let big = browser.send(post().body(vec![b'a'; 5000])).await;
         assert_eq!(big.status(), StatusCode::PAYLOAD_TOO_LARGE);
         assert_security_headers(&big, "413");
         let v: serde_json::Value = big.json().await.unwrap();
@@ -295,15 +290,13 @@ both_backends!(
         // …and streamed without one.
         let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
             (0..10).map(|_| Ok(vec![b'b'; 1000])).collect();
-        let streamed = app
-            .client
-            .post(app.url("/__test/write"))
-            .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
-                chunks,
-            )))
-            .send()
-            .await
-            .unwrap();
+        let streamed = browser
+            .send(
+                post().body(reqwest::Body::wrap_stream(futures_util::stream::iter(
+                    chunks,
+                ))),
+            )
+            .await;
         assert_eq!(streamed.status(), StatusCode::PAYLOAD_TOO_LARGE);
         assert_eq!(
             audit_count(&app, "test.write").await,

@@ -7,6 +7,7 @@
 mod audit_trail;
 mod cli;
 mod http_surface;
+mod identity;
 mod keys;
 mod logging;
 mod migrations;

@@ -1,5 +1,7 @@
-//! Authentication: password rules, hashing on a bounded pool, and (with the identity
-//! features) login, throttling and sessions.
+//! Authentication: password rules and hashing, login with throttling, sessions.
 
 pub mod hashing;
+pub mod login;
 pub mod password_policy;
+pub mod sessions;
+pub mod throttle;

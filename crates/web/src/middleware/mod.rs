@@ -3,6 +3,7 @@
 //! (methods, concurrency), then the timeout and body-size limits from tower-http.
 
 pub mod client_ip;
+pub mod csrf;
 pub mod frame;
 pub mod headers;
 pub mod limits;

@@ -1,23 +1,50 @@
-//! The start page.
+//! The start page: status for visitors, the user's organisations once signed in.
 
 use axum::extract::State;
-use axum::http::{HeaderValue, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 
 use crate::AppState;
+use crate::auth::{SignedIn, tag};
 use crate::error::AppError;
+use crate::routes::account::chrome;
+use crate::views::{self, Chrome, HomePage};
 
 /// `GET /`
 ///
 /// # Errors
 /// If the page cannot be rendered.
-pub async fn home(State(state): State<AppState>) -> Result<Response, AppError> {
+pub async fn home(
+    State(state): State<AppState>,
+    session: Option<SignedIn>,
+) -> Result<Response, AppError> {
     let ready = attest_domain::health::readiness(&state.db).await.is_ok();
-    let body = crate::views::home_page(ready).map_err(|e| AppError::Internal(e.to_string()))?;
-    let mut r = body.into_response();
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
+    let (chrome, tenants) = match &session {
+        Some(SignedIn(s)) => {
+            let (c, _) = chrome(&state, s).await?;
+            let tenants = state
+                .identity
+                .tenants_of(s.user)
+                .await
+                .map_err(|e| AppError::Internal(e.to_string()))?
+                .into_iter()
+                .map(|(_, name, role)| (name, role.to_string()))
+                .collect();
+            (c, tenants)
+        }
+        None => (Chrome::default(), Vec::new()),
+    };
+    let mut r = views::html(
+        StatusCode::OK,
+        &HomePage {
+            title: "Attest",
+            chrome,
+            ready,
+            tenants,
+        },
+    )?;
+    if let Some(SignedIn(s)) = &session {
+        tag(&mut r, s);
+    }
     Ok(r)
 }

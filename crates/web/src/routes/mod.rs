@@ -1,5 +1,7 @@
 //! Handlers, one module per area.
 
+pub mod account;
 pub mod assets;
+pub mod auth;
 pub mod health;
 pub mod home;

@@ -1,0 +1,192 @@
+//! Login by email and password, with throttling and no user enumeration (SEC-06, SEC-08):
+//! unknown accounts, accounts without a password and disabled accounts take the same path
+//! (a dummy Argon2 verification) and get the same answer as a wrong password.
+
+use std::net::IpAddr;
+
+use attest_crypto::Zeroizing;
+use attest_crypto::password::{StoredPassword, Verification, Verified};
+use attest_db::identity;
+use attest_types::{Actor, Role, TenantId, UserId};
+use time::Duration;
+
+use super::sessions::{self, ClientFacts, SessionToken, VerifiedSession};
+use super::throttle;
+use crate::audit::{AuditRecord, Outcome};
+use crate::identity::{Identity, IdentityError};
+
+/// Why a login failed. Both variants look the same to the client apart from the status.
+#[derive(Debug)]
+pub enum LoginFailure {
+    /// Wrong email or password (or unknown, disabled, no password: indistinguishable).
+    Invalid,
+    /// Too many attempts; try again after this long.
+    Throttled(Duration),
+    /// Something broke.
+    Internal(IdentityError),
+}
+
+/// Normalises an email address for lookup: trimmed and lowercase.
+#[must_use]
+pub fn normalise_email(email: &str) -> String {
+    email.trim().to_lowercase()
+}
+
+impl Identity {
+    /// Signs a user in. On success the user's other sessions end (one browser at a time).
+    ///
+    /// # Errors
+    /// [`LoginFailure`]; every attempt is audited, never with the password.
+    pub async fn login(
+        &self,
+        email: &str,
+        password: Zeroizing<String>,
+        client: &ClientFacts,
+        ip: Option<IpAddr>,
+        request_id: Option<attest_types::RequestId>,
+    ) -> Result<(SessionToken, VerifiedSession), LoginFailure> {
+        let now = self.clock.now();
+        let email = normalise_email(email);
+        let key = throttle::account_key(&email);
+        let audit_attempt =
+            |outcome: Outcome, user: Option<UserId>, throttled: bool, reason: &str| {
+                AuditRecord::system(
+                    user.map_or(Actor::Anonymous, Actor::User),
+                    "auth.login",
+                    outcome,
+                )
+                .request(ip, request_id)
+                .details(serde_json::json!({ "throttled": throttled, "reason": reason }))
+            };
+        if let Some(ip) = ip
+            && let Err(retry) = self.ip_limiter.hit(ip, now)
+        {
+            let _ = self
+                .audit
+                .record(audit_attempt(Outcome::Denied, None, true, "ip_rate"))
+                .await;
+            return Err(LoginFailure::Throttled(retry));
+        }
+        // Is the account waiting? Read without holding a lock across the hash.
+        let mut tx = self
+            .db
+            .begin()
+            .await
+            .map_err(|e| LoginFailure::Internal(e.into()))?;
+        let state = identity::throttle_get(&mut tx, &key)
+            .await
+            .map_err(|e| LoginFailure::Internal(e.into()))?;
+        tx.rollback()
+            .await
+            .map_err(|e| LoginFailure::Internal(e.into()))?;
+        if let Some(retry) = throttle::wait(state, now) {
+            let _ = self
+                .audit
+                .record(audit_attempt(Outcome::Denied, None, true, "account_wait"))
+                .await;
+            return Err(LoginFailure::Throttled(retry));
+        }
+
+        let user = identity::user_by_email(&self.db, &email)
+            .await
+            .map_err(|e| LoginFailure::Internal(e.into()))?;
+        let stored = user.as_ref().and_then(|u| {
+            Some(StoredPassword {
+                phc: u.password_hash.clone()?,
+                pepper_version: u32::try_from(u.pepper_version?).ok()?,
+            })
+        });
+        let active = user.as_ref().is_some_and(|u| u.status == "active");
+        let verification = self
+            .hashing
+            .verify(password.clone(), stored)
+            .await
+            .map_err(|e| LoginFailure::Internal(IdentityError::Internal(e.to_string())))?;
+
+        let (Verification::Match(freshness), Some(user), true) = (verification, user, active)
+        else {
+            let mut tx = self
+                .db
+                .begin()
+                .await
+                .map_err(|e| LoginFailure::Internal(e.into()))?;
+            let previous = identity::throttle_get(&mut tx, &key)
+                .await
+                .map_err(|e| LoginFailure::Internal(e.into()))?;
+            identity::throttle_put(&mut tx, &key, throttle::after_failure(previous, now))
+                .await
+                .map_err(|e| LoginFailure::Internal(e.into()))?;
+            self.audit
+                .record_in(
+                    &mut tx,
+                    audit_attempt(Outcome::Failure, None, false, "invalid_credentials"),
+                )
+                .await
+                .map_err(|e| LoginFailure::Internal(IdentityError::Internal(e.to_string())))?;
+            tx.commit()
+                .await
+                .map_err(|e| LoginFailure::Internal(e.into()))?;
+            return Err(LoginFailure::Invalid);
+        };
+
+        let user_id = UserId::from_uuid(user.id);
+        let tenant = self
+            .default_tenant(user_id)
+            .await
+            .map_err(LoginFailure::Internal)?;
+        let rehash = if freshness == Verified::NeedsRehash {
+            Some(
+                self.hashing
+                    .hash(password)
+                    .await
+                    .map_err(|e| LoginFailure::Internal(IdentityError::Internal(e.to_string())))?,
+            )
+        } else {
+            None
+        };
+        let mut tx = self
+            .db
+            .begin()
+            .await
+            .map_err(|e| LoginFailure::Internal(e.into()))?;
+        identity::throttle_clear(&mut tx, &key)
+            .await
+            .map_err(|e| LoginFailure::Internal(e.into()))?;
+        identity::touch_login(&mut tx, user_id, now)
+            .await
+            .map_err(|e| LoginFailure::Internal(e.into()))?;
+        if let Some(fresh) = &rehash {
+            identity::set_password(&mut tx, user_id, &fresh.phc, fresh.pepper_version)
+                .await
+                .map_err(|e| LoginFailure::Internal(e.into()))?;
+        }
+        let (token, session) = sessions::start(&mut tx, user_id, tenant, client, self.policy, now)
+            .await
+            .map_err(|e| LoginFailure::Internal(e.into()))?;
+        let mut record = audit_attempt(Outcome::Success, Some(user_id), false, "ok");
+        if let Some((t, _)) = tenant {
+            record = AuditRecord::tenant(t, Actor::User(user_id), "auth.login", Outcome::Success)
+                .request(ip, request_id)
+                .details(serde_json::json!({ "throttled": false, "rehashed": rehash.is_some() }));
+        }
+        self.audit
+            .record_in(&mut tx, record.object("session", session.id))
+            .await
+            .map_err(|e| LoginFailure::Internal(IdentityError::Internal(e.to_string())))?;
+        tx.commit()
+            .await
+            .map_err(|e| LoginFailure::Internal(e.into()))?;
+        Ok((token, session))
+    }
+
+    /// The tenant a user starts in: the first by name.
+    async fn default_tenant(
+        &self,
+        user: UserId,
+    ) -> Result<Option<(TenantId, Role)>, IdentityError> {
+        Ok(identity::memberships_of(&self.db, user)
+            .await?
+            .into_iter()
+            .find_map(|(id, _, role)| Some((TenantId::from_uuid(id), role.parse().ok()?))))
+    }
+}

@@ -1,0 +1,233 @@
+//! Server-side sessions (SEC-20…28). The cookie holds only a 256-bit random token; the
+//! database holds SHA-256 of it. A session ends on logout, on a newer login of the same user
+//! (one browser at a time, SEC-23), after 60 minutes without user activity (SEC-24; requests
+//! marked as background polling do not count) and 12 hours after it began (SEC-25).
+
+use attest_crypto::Zeroizing;
+use attest_crypto::random;
+use attest_db::identity::{self, NewSession, SessionRow};
+use attest_db::{Db, DbError, Tx};
+use attest_types::{Role, SessionId, TenantId, UserId};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use time::{Duration, OffsetDateTime};
+use uuid::Uuid;
+
+/// Session lifetimes.
+#[derive(Debug, Clone, Copy)]
+pub struct SessionPolicy {
+    /// Ends after this long without user activity.
+    pub idle: Duration,
+    /// Ends this long after sign-in, whatever the activity.
+    pub absolute: Duration,
+}
+
+impl Default for SessionPolicy {
+    fn default() -> Self {
+        Self {
+            idle: Duration::minutes(60),
+            absolute: Duration::hours(12),
+        }
+    }
+}
+
+/// The cookie value of a new session. Never logged, never stored.
+pub struct SessionToken(pub Zeroizing<String>);
+
+impl std::fmt::Debug for SessionToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SessionToken([redacted])")
+    }
+}
+
+/// A session that was checked against the database just now. Only [`authenticate`] and
+/// [`start`] make one, so holding one proves the request is signed in.
+#[derive(Debug, Clone)]
+pub struct VerifiedSession {
+    /// The session.
+    pub id: SessionId,
+    /// Its user.
+    pub user: UserId,
+    /// The tenant the user works in, with the user's role there.
+    pub tenant: Option<(TenantId, Role)>,
+    /// The CSRF token bound to this session (SEC-50).
+    pub csrf_token: String,
+}
+
+/// Why a cookie does not authenticate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionFailure {
+    /// No such session (or a forged token).
+    Unknown,
+    /// Ended by a newer sign-in elsewhere.
+    Superseded,
+    /// Idle or absolute timeout.
+    Expired,
+    /// Signed out, revoked, or ended by a password change or an administrator.
+    Ended,
+}
+
+impl SessionFailure {
+    /// Stable code for API errors.
+    #[must_use]
+    pub const fn code(self) -> &'static str {
+        match self {
+            Self::Unknown | Self::Ended => "unauthenticated",
+            Self::Superseded => "session_superseded",
+            Self::Expired => "session_expired",
+        }
+    }
+}
+
+/// SHA-256 of a cookie token: the key of the session table.
+#[must_use]
+pub fn token_hash(token: &str) -> [u8; 32] {
+    let mut input = b"attest/session/v1\0".to_vec();
+    input.extend_from_slice(token.as_bytes());
+    random::sha256(&input)
+}
+
+/// The CSRF token bound to a session token: derivable only by someone holding the cookie.
+#[must_use]
+pub fn csrf_for(token: &str) -> String {
+    let mut input = b"attest/csrf/v1\0".to_vec();
+    input.extend_from_slice(token.as_bytes());
+    URL_SAFE_NO_PAD.encode(random::sha256(&input))
+}
+
+/// Facts about the browser starting a session.
+#[derive(Debug, Clone, Default)]
+pub struct ClientFacts {
+    /// Its address.
+    pub ip: Option<String>,
+    /// Its user agent (truncated).
+    pub user_agent: Option<String>,
+}
+
+/// Starts a session for a user in `tx`, ending every other session of theirs (one browser
+/// at a time). The caller audits and commits.
+///
+/// # Errors
+/// On database or random-generator failure.
+pub async fn start(
+    tx: &mut Tx,
+    user: UserId,
+    tenant: Option<(TenantId, Role)>,
+    client: &ClientFacts,
+    policy: SessionPolicy,
+    now: OffsetDateTime,
+) -> Result<(SessionToken, VerifiedSession), DbError> {
+    identity::end_sessions_of_user(tx, user, None, "superseded", now).await?;
+    let token = random::token().map_err(|_| DbError::Corrupt("random generator"))?;
+    let id = Uuid::new_v4();
+    let ua = client
+        .user_agent
+        .as_deref()
+        .map(|u| u.chars().take(200).collect::<String>());
+    identity::insert_session(
+        tx,
+        &NewSession {
+            id,
+            token_hash: &token_hash(&token),
+            user,
+            tenant: tenant.map(|t| t.0),
+            now,
+            expires_at: now + policy.absolute,
+            source_ip: client.ip.clone(),
+            user_agent: ua,
+        },
+    )
+    .await?;
+    let verified = VerifiedSession {
+        id: SessionId::from_uuid(id),
+        user,
+        tenant,
+        csrf_token: csrf_for(&token),
+    };
+    Ok((SessionToken(Zeroizing::new(token)), verified))
+}
+
+fn check(
+    row: &SessionRow,
+    policy: SessionPolicy,
+    now: OffsetDateTime,
+) -> Result<(), SessionFailure> {
+    if let Some(reason) = &row.end_reason {
+        return Err(if reason == "superseded" {
+            SessionFailure::Superseded
+        } else {
+            SessionFailure::Ended
+        });
+    }
+    if row.ended_at.is_some() {
+        return Err(SessionFailure::Ended);
+    }
+    if now >= row.expires_at || now - row.last_seen_at >= policy.idle {
+        return Err(SessionFailure::Expired);
+    }
+    Ok(())
+}
+
+/// Checks a cookie token. User activity (`background == false`) moves the idle deadline;
+/// background polling does not (SEC-24).
+///
+/// # Errors
+/// The reason the token does not authenticate; database failures count as unknown.
+pub async fn authenticate(
+    db: &Db,
+    token: &str,
+    background: bool,
+    policy: SessionPolicy,
+    now: OffsetDateTime,
+) -> Result<VerifiedSession, SessionFailure> {
+    if token.len() != 43 {
+        return Err(SessionFailure::Unknown);
+    }
+    let row = identity::session_by_token_hash(db, &token_hash(token))
+        .await
+        .map_err(|_| SessionFailure::Unknown)?
+        .ok_or(SessionFailure::Unknown)?;
+    check(&row, policy, now)?;
+    let user = UserId::from_uuid(row.user_id);
+    let active = identity::user_by_id(db, user)
+        .await
+        .map_err(|_| SessionFailure::Unknown)?
+        .is_some_and(|u| u.status == "active");
+    if !active {
+        return Err(SessionFailure::Ended);
+    }
+    let mut tenant = None;
+    if let Some(t) = row.tenant_id {
+        let memberships = identity::memberships_of(db, user)
+            .await
+            .map_err(|_| SessionFailure::Unknown)?;
+        tenant = memberships
+            .into_iter()
+            .find(|(id, _, _)| *id == t)
+            .and_then(|(id, _, role)| Some((TenantId::from_uuid(id), role.parse().ok()?)));
+    }
+    if !background {
+        identity::touch_session(db, row.id, now)
+            .await
+            .map_err(|_| SessionFailure::Unknown)?;
+    }
+    Ok(VerifiedSession {
+        id: SessionId::from_uuid(row.id),
+        user,
+        tenant,
+        csrf_token: csrf_for(token),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_map_to_distinct_hashes_and_csrf_tokens() {
+        assert_ne!(token_hash("a"), token_hash("b"));
+        assert_ne!(csrf_for("a"), csrf_for("b"));
+        assert_eq!(csrf_for("a"), csrf_for("a"));
+        assert_eq!(csrf_for("a").len(), 43);
+    }
+}

@@ -1,0 +1,133 @@
+//! Who is asking: the session extractor. Handlers that need a signed-in user take
+//! [`SignedIn`]; it checks the cookie against the database on every request (a revoked or
+//! superseded session stops working at once, SEC-27) and refuses with 401 — or, for a page,
+//! a redirect to the sign-in form that says why.
+
+use attest_domain::authn::sessions::{ClientFacts, SessionFailure, VerifiedSession};
+use attest_domain::identity::Origin;
+use axum::extract::{FromRequestParts, OptionalFromRequestParts};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use crate::AppState;
+use crate::cookies;
+use crate::error::{Format, error_code_response};
+use crate::middleware::RequestContext;
+use crate::middleware::frame::ActorTag;
+
+/// A request from a signed-in user.
+#[derive(Debug, Clone)]
+pub struct SignedIn(pub VerifiedSession);
+
+/// Why a request is not signed in, rendered for its client.
+#[derive(Debug)]
+pub struct AuthRejection {
+    failure: SessionFailure,
+    format: Format,
+    path: String,
+    get: bool,
+    request_id: attest_types::RequestId,
+}
+
+impl IntoResponse for AuthRejection {
+    fn into_response(self) -> Response {
+        if self.format == Format::Html && self.get {
+            let mut target = format!("/login?next={}", urlencode(&self.path));
+            if self.failure != SessionFailure::Unknown {
+                target.push_str("&reason=");
+                target.push_str(self.failure.code());
+            }
+            let mut r = StatusCode::SEE_OTHER.into_response();
+            if let Ok(v) = HeaderValue::from_str(&target) {
+                r.headers_mut().insert(header::LOCATION, v);
+            }
+            return r;
+        }
+        error_code_response(
+            StatusCode::UNAUTHORIZED,
+            self.failure.code(),
+            self.request_id,
+            self.format,
+        )
+    }
+}
+
+fn urlencode(s: &str) -> String {
+    form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+/// Requests sent by scripts on a timer set this header; they do not extend the idle time.
+pub const BACKGROUND_HEADER: &str = "x-attest-background";
+
+async fn authenticate(parts: &Parts, state: &AppState) -> Result<VerifiedSession, AuthRejection> {
+    let context = parts.extensions.get::<RequestContext>();
+    let reject = |failure| AuthRejection {
+        failure,
+        format: Format::negotiate(parts.uri.path(), &parts.headers),
+        path: parts
+            .uri
+            .path_and_query()
+            .map_or("/", |p| p.as_str())
+            .to_owned(),
+        get: parts.method == Method::GET,
+        request_id: context.map_or_else(attest_types::RequestId::new_random, |c| c.request_id),
+    };
+    let token = cookies::get(&parts.headers, cookies::SESSION)
+        .ok_or_else(|| reject(SessionFailure::Unknown))?;
+    let background = parts.headers.get(BACKGROUND_HEADER).is_some();
+    state
+        .identity
+        .authenticate(&token, background)
+        .await
+        .map_err(reject)
+}
+
+impl FromRequestParts<AppState> for SignedIn {
+    type Rejection = AuthRejection;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let session = authenticate(parts, state).await?;
+        Ok(Self(session))
+    }
+}
+
+impl OptionalFromRequestParts<AppState> for SignedIn {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Option<Self>, Self::Rejection> {
+        Ok(authenticate(parts, state).await.ok().map(Self))
+    }
+}
+
+/// The client facts and audit origin of a request.
+#[must_use]
+pub fn client_of(
+    parts_ctx: Option<&RequestContext>,
+    user_agent: Option<&HeaderValue>,
+) -> (ClientFacts, Origin) {
+    let ip = parts_ctx.map(|c| c.client_ip);
+    (
+        ClientFacts {
+            ip: ip.map(|i| i.to_string()),
+            user_agent: user_agent.and_then(|v| v.to_str().ok()).map(str::to_owned),
+        },
+        Origin {
+            ip,
+            request_id: parts_ctx.map(|c| c.request_id),
+        },
+    )
+}
+
+/// Tags the response with the actor, for the access log.
+pub fn tag(response: &mut Response, session: &VerifiedSession) {
+    response
+        .extensions_mut()
+        .insert(ActorTag(attest_types::Actor::User(session.user)));
+}
