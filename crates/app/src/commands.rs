@@ -73,13 +73,18 @@ async fn serve(cfg: Config, secrets_in_file: Vec<&'static str>, migrate: bool) -
         Ok(l) => l,
         Err(e) => return fail(EXIT_CONFIG, e),
     };
-    println!("Attest is listening on {}/", launched.public_url);
+    // Written in one go, and a closed standard output (a supervisor that stopped reading)
+    // must not bring the server down.
+    let mut banner = format!("Attest is listening on {}/\n", launched.public_url);
     if let Some(link) = &launched.bootstrap_link {
         // The one place a bootstrap token is shown: the operator's terminal (never the log).
-        println!(
-            "No administrator exists yet. Open this one-time link within 24 hours to create the first one:"
-        );
-        println!("  {link}");
+        banner.push_str("No administrator exists yet. Open this one-time link within 24 hours to create the first one:\n");
+        banner.push_str(&format!("  {link}\n"));
+    }
+    {
+        use std::io::Write as _;
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(banner.as_bytes()).and_then(|()| out.flush());
     }
     tracing::info!(url = %launched.public_url, addr = %launched.https_addr(), "listening");
     signals.wait(&launched).await;

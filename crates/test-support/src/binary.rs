@@ -58,8 +58,16 @@ pub fn spawn_serve(bin: &Path, args: &[&str], env: &[(&str, &str)], log: &Path) 
     }
     let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn attest: {e}"));
     let stdout = child.stdout.take().unwrap_or_else(|| panic!("no stdout"));
+    let mut reader = std::io::BufReader::new(stdout);
     let mut line = String::new();
-    let _ = std::io::BufReader::new(stdout).read_line(&mut line);
+    let _ = reader.read_line(&mut line);
+    // Keep reading (and discarding) so the server never writes into a closed pipe.
+    std::thread::spawn(move || {
+        let mut sink = String::new();
+        while reader.read_line(&mut sink).is_ok_and(|n| n > 0) {
+            sink.clear();
+        }
+    });
     let base = line
         .trim()
         .strip_prefix("Attest is listening on ")
