@@ -23,6 +23,12 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   fi
 fi
 
+# The SMTP server the mail tests start (a real process): Python's aiosmtpd.
+if ! python3 -c 'import aiosmtpd' 2>/dev/null; then
+  python3 -m pip install --quiet --disable-pip-version-check 'aiosmtpd==1.4.6' \
+    || { echo "cannot install the Python package aiosmtpd (needed by the mail tests)" >&2; exit 1; }
+fi
+
 # PostgreSQL: the suite needs a server; it never skips. Use ATTEST_TEST_DATABASE_URL if set,
 # else start the local cluster when it is installed and down.
 if [ -z "${ATTEST_TEST_DATABASE_URL:-}" ]; then
@@ -49,3 +55,6 @@ step "layering rules (docs/ARCHITECTURE.md)"
 
 step "tests (SQLite and PostgreSQL)"
 cargo test --workspace --locked --no-fail-fast
+
+step "browser end-to-end (headless Chromium, axe-core)"
+ATTEST_BIN="$CARGO_TARGET_DIR/debug/attest" ./scripts/e2e.sh

@@ -316,12 +316,15 @@ async fn operator_identity(
     )
     .map_err(|e| fail(EXIT_CONFIG, e))?;
     let audit = AuditLog::start(db.clone(), Arc::new(SystemClock), 16);
+    let keyring = prepare::keyring(cfg, false, &SystemClock).map_err(|e| fail(EXIT_CONFIG, e))?;
+    let keys = Arc::new(KeyService::new(db.clone(), keyring, Arc::new(SystemClock)));
     let identity = attest_domain::identity::Identity::new(
         db.clone(),
         audit.clone(),
         Arc::new(SystemClock),
         attest_domain::authn::hashing::HashingPool::new(hasher),
         attest_domain::authn::sessions::SessionPolicy::default(),
+        attest_domain::mail::Mailer::new(db.clone(), keys, Arc::new(SystemClock)),
     );
     Ok((db, audit, identity))
 }

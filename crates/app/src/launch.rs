@@ -13,6 +13,7 @@ use attest_domain::authn::hashing::HashingPool;
 use attest_domain::authn::sessions::SessionPolicy;
 use attest_domain::identity::Identity;
 use attest_domain::keys::KeyService;
+use attest_domain::mail::Mailer;
 use attest_types::{Actor, Clock};
 use attest_web::server::{CertFiles, HttpLimits, RunningServer, ServerParts};
 use attest_web::{AppState, WebSettings};
@@ -148,6 +149,16 @@ pub async fn launch(l: Launch) -> Result<Launched, LaunchError> {
         Arc::clone(&pepper),
     )
     .map_err(|e| PrepareError::Files(format!("auth.argon2_memory_kib: {e}")))?;
+    let mailer = Mailer::new(db.clone(), Arc::clone(&keys), Arc::clone(&clock));
+    match crate::mailer::SmtpTransport::from_config(cfg).map_err(PrepareError::Files)? {
+        Some(transport) => {
+            let m = mailer.clone();
+            tokio::spawn(m.run(Arc::new(transport), Duration::from_secs(5)));
+        }
+        None => tracing::warn!(
+            "mail.smtp_host is not set: invitations and reset mails are queued but not sent"
+        ),
+    }
     let identity = Identity::new(
         db.clone(),
         audit.clone(),
@@ -157,6 +168,7 @@ pub async fn launch(l: Launch) -> Result<Launched, LaunchError> {
             idle: time::Duration::minutes(i64::from(cfg.auth.session_idle_minutes)),
             absolute: time::Duration::hours(i64::from(cfg.auth.session_absolute_hours)),
         },
+        mailer,
     );
     // Bind first: with port 0 the public URL names the port actually bound.
     let https = bind("server.listen", &cfg.server.listen)?;

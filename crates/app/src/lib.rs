@@ -9,5 +9,6 @@
 pub mod cli;
 pub mod commands;
 pub mod launch;
+pub mod mailer;
 pub mod prepare;
 pub mod telemetry;

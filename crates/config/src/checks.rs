@@ -96,6 +96,12 @@ pub fn production_problems(cfg: &Config, secrets_in_file: &[&str]) -> Vec<Produc
             "the TLS private key can be read by other users; chmod 600 it",
         ));
     }
+    if cfg.mail.smtp_host.is_some() && cfg.mail.security == crate::model::MailSecurity::None {
+        out.push(problem(
+            "mail.security_none",
+            "mail.security = \"none\" sends one-time links unencrypted; use starttls or tls",
+        ));
+    }
     let level = cfg.log.level.to_ascii_lowercase();
     if level.contains("debug") || level.contains("trace") {
         out.push(problem(

@@ -11,6 +11,7 @@ use serde::Deserialize;
 /// unrelated `ATTEST_*` variables (e.g. the test suite's) cannot break a start.
 const KNOWN_ROOTS: &[&str] = &[
     "mode", "data_dir", "server", "tls", "database", "keys", "log", "metrics", "audit", "auth",
+    "mail",
 ];
 
 /// A configuration problem, naming the key.
@@ -74,6 +75,59 @@ pub struct Config {
     /// Sessions and password hashing.
     #[serde(default)]
     pub auth: Auth,
+    /// Outgoing mail.
+    #[serde(default)]
+    pub mail: Mail,
+}
+
+/// How the connection to the SMTP server is protected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum MailSecurity {
+    /// Plain connection upgraded with STARTTLS (required), certificate verified.
+    #[default]
+    Starttls,
+    /// Implicit TLS (port 465), certificate verified.
+    Tls,
+    /// No encryption: development and tests only (refused in production).
+    None,
+}
+
+/// `[mail]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Mail {
+    /// SMTP server host name. Unset: mail is queued but not sent (a warning at start).
+    pub smtp_host: Option<String>,
+    /// SMTP port.
+    pub smtp_port: u16,
+    /// `starttls`, `tls` or `none`.
+    pub security: MailSecurity,
+    /// Sender, e.g. `Attest <attest@example.com>`.
+    pub from: String,
+    /// SMTP user name.
+    pub username: Option<String>,
+    /// File holding the SMTP password.
+    pub password_file: Option<PathBuf>,
+    /// The SMTP password (`ATTEST_MAIL__PASSWORD`).
+    pub password: Option<SecretString>,
+    /// An extra CA certificate (PEM) to trust for the SMTP server.
+    pub ca_file: Option<PathBuf>,
+}
+
+impl Default for Mail {
+    fn default() -> Self {
+        Self {
+            smtp_host: None,
+            smtp_port: 587,
+            security: MailSecurity::Starttls,
+            from: "Attest <attest@localhost>".to_owned(),
+            username: None,
+            password_file: None,
+            password: None,
+            ca_file: None,
+        }
+    }
 }
 
 /// `[auth]`
@@ -357,6 +411,9 @@ impl Config {
         if get("keys", "pepper").is_some() {
             found.push("keys.pepper");
         }
+        if get("mail", "password").is_some() {
+            found.push("mail.password");
+        }
         if get("metrics", "token").is_some() {
             found.push("metrics.token");
         }
@@ -438,6 +495,12 @@ impl Config {
                 key: "database.url",
                 message: "must start with sqlite: or postgres:// (postgresql://)".to_owned(),
             })?;
+        }
+        if !self.mail.from.contains('@') || self.mail.from.contains(['\r', '\n']) {
+            return Err(ConfigError::Invalid {
+                key: "mail.from",
+                message: "must be an address such as `Attest <attest@example.com>`".to_owned(),
+            });
         }
         if self.keys.keyring.is_some() && self.keys.keyring_file.is_some() {
             return Err(ConfigError::Invalid {
@@ -679,6 +742,35 @@ impl Config {
             u64::from(self.auth.argon2_iterations),
         );
         root.insert("auth".into(), auth.into());
+        let mut mail = toml::Table::new();
+        opt(&mut mail, "smtp_host", self.mail.smtp_host.clone());
+        int(&mut mail, "smtp_port", u64::from(self.mail.smtp_port));
+        mail.insert(
+            "security".into(),
+            match self.mail.security {
+                MailSecurity::Starttls => "starttls",
+                MailSecurity::Tls => "tls",
+                MailSecurity::None => "none",
+            }
+            .into(),
+        );
+        mail.insert("from".into(), self.mail.from.clone().into());
+        opt(&mut mail, "username", self.mail.username.clone());
+        opt(
+            &mut mail,
+            "password_file",
+            self.mail
+                .password_file
+                .as_ref()
+                .map(|p| p.display().to_string()),
+        );
+        opt(&mut mail, "password", masked(&self.mail.password));
+        opt(
+            &mut mail,
+            "ca_file",
+            self.mail.ca_file.as_ref().map(|p| p.display().to_string()),
+        );
+        root.insert("mail".into(), mail.into());
         let mut audit = toml::Table::new();
         int(&mut audit, "read_buffer", self.audit.read_buffer as u64);
         root.insert("audit".into(), audit.into());

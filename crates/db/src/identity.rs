@@ -604,3 +604,76 @@ pub async fn peek_token(
         .await?
     }))
 }
+
+/// Unused tokens of a purpose created for a user since an instant (reset throttling).
+///
+/// # Errors
+/// On database failure.
+pub async fn count_tokens_since(
+    db: &Db,
+    purpose: &str,
+    user: UserId,
+    since: OffsetDateTime,
+) -> Result<i64, DbError> {
+    Ok(on_pool!(db, |pool| {
+        sqlx::query_scalar("SELECT count(*) FROM one_time_token WHERE purpose = $1 AND user_id = $2 AND created_at >= $3")
+            .bind(purpose)
+            .bind(user.as_uuid())
+            .bind(since)
+            .fetch_one(pool)
+            .await?
+    }))
+}
+
+/// Voids a user's unused tokens of a purpose (a newer one replaces them).
+///
+/// # Errors
+/// On database failure.
+pub async fn void_tokens_of_user(
+    tx: &mut Tx,
+    purpose: &str,
+    user: UserId,
+    now: OffsetDateTime,
+) -> Result<(), DbError> {
+    on_tx!(tx, |conn| {
+        sqlx::query("UPDATE one_time_token SET used_at = $3 WHERE purpose = $1 AND user_id = $2 AND used_at IS NULL")
+            .bind(purpose)
+            .bind(user.as_uuid())
+            .bind(now)
+            .execute(&mut *conn)
+            .await?;
+    });
+    Ok(())
+}
+
+/// A tenant's name.
+///
+/// # Errors
+/// On database failure.
+pub async fn tenant_name(db: &Db, tenant: TenantId) -> Result<Option<String>, DbError> {
+    Ok(on_pool!(db, |pool| {
+        sqlx::query_scalar("SELECT name FROM tenant WHERE id = $1")
+            .bind(tenant.as_uuid())
+            .fetch_optional(pool)
+            .await?
+    }))
+}
+
+/// A tenant's members: name, email, role.
+///
+/// # Errors
+/// On database failure.
+pub async fn members_of(
+    db: &Db,
+    tenant: TenantId,
+) -> Result<Vec<(String, String, String)>, DbError> {
+    Ok(on_pool!(db, |pool| {
+        sqlx::query_as(
+            "SELECT u.display_name, u.email, m.role FROM membership m JOIN app_user u ON u.id = m.user_id \
+             WHERE m.tenant_id = $1 ORDER BY u.display_name",
+        )
+        .bind(tenant.as_uuid())
+        .fetch_all(pool)
+        .await?
+    }))
+}

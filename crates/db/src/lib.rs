@@ -40,6 +40,7 @@ pub mod audit;
 pub mod data_key;
 pub mod identity;
 pub mod migrate;
+pub mod outbox;
 mod pool;
 
 pub use pool::{ConnectOptions, Db, DbError, Engine, Tx};

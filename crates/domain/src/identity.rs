@@ -18,6 +18,7 @@ use crate::authn::hashing::HashingPool;
 use crate::authn::password_policy::{self, PasswordContext, PasswordRejection};
 use crate::authn::sessions::{self, ClientFacts, SessionPolicy, SessionToken, VerifiedSession};
 use crate::authn::throttle::IpLimiter;
+use crate::mail::Mailer;
 
 /// How long a bootstrap link stays valid.
 pub const BOOTSTRAP_VALIDITY: Duration = Duration::hours(24);
@@ -53,6 +54,9 @@ pub enum IdentityError {
     /// Not found (or not visible).
     #[error("not found")]
     NotFound,
+    /// The caller's role does not allow this.
+    #[error("not allowed")]
+    Forbidden,
     /// Database failure.
     #[error(transparent)]
     Db(#[from] DbError),
@@ -62,7 +66,7 @@ pub enum IdentityError {
 }
 
 impl IdentityError {
-    fn password(rejection: &PasswordRejection) -> Self {
+    pub(crate) fn password(rejection: &PasswordRejection) -> Self {
         Self::Invalid {
             field: "password",
             code: rejection.code(),
@@ -106,9 +110,15 @@ pub struct Identity {
     pub(crate) hashing: HashingPool,
     pub(crate) policy: SessionPolicy,
     pub(crate) ip_limiter: Arc<IpLimiter>,
+    pub(crate) reset_ip_limiter: Arc<IpLimiter>,
+    pub(crate) mailer: Mailer,
 }
 
-fn validate_name(field: &'static str, value: &str, max: usize) -> Result<String, IdentityError> {
+pub(crate) fn validate_name(
+    field: &'static str,
+    value: &str,
+    max: usize,
+) -> Result<String, IdentityError> {
     let v = value.trim();
     if v.is_empty() || v.chars().count() > max || v.chars().any(char::is_control) {
         return Err(IdentityError::Invalid {
@@ -155,6 +165,7 @@ impl Identity {
         clock: Arc<dyn Clock>,
         hashing: HashingPool,
         policy: SessionPolicy,
+        mailer: Mailer,
     ) -> Self {
         Self {
             db,
@@ -163,7 +174,16 @@ impl Identity {
             hashing,
             policy,
             ip_limiter: Arc::new(IpLimiter::default()),
+            // SEC-07: at most 20 reset requests per address per hour.
+            reset_ip_limiter: Arc::new(IpLimiter::new(20, 3600)),
+            mailer,
         }
+    }
+
+    /// The mailer (for the delivery task).
+    #[must_use]
+    pub const fn mailer(&self) -> &Mailer {
+        &self.mailer
     }
 
     /// Session lifetimes in force.
@@ -369,7 +389,7 @@ impl Identity {
         Ok(ended)
     }
 
-    fn user_record(
+    pub(crate) fn user_record(
         &self,
         session: &VerifiedSession,
         action: &str,
@@ -458,9 +478,19 @@ impl Identity {
             .hash(new)
             .await
             .map_err(|e| IdentityError::Internal(e.to_string()))?;
+        let notice = self
+            .mailer
+            .prepare(
+                &user.email,
+                "Your Attest password was changed",
+                &crate::onboarding::password_changed_text(&user.display_name),
+            )
+            .await
+            .map_err(|e| IdentityError::Internal(e.to_string()))?;
         let now = self.clock.now();
         let mut tx = self.db.begin().await?;
         identity::set_password(&mut tx, session.user, &stored.phc, stored.pepper_version).await?;
+        self.mailer.enqueue(&mut tx, notice).await?;
         let ended = identity::end_sessions_of_user(
             &mut tx,
             session.user,
@@ -479,6 +509,7 @@ impl Identity {
             .await
             .map_err(|e| IdentityError::Internal(e.to_string()))?;
         tx.commit().await?;
+        self.mailer.wake();
         Ok(ended)
     }
 

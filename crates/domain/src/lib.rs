@@ -10,6 +10,8 @@ pub mod authn;
 pub mod health;
 pub mod identity;
 pub mod keys;
+pub mod mail;
+pub mod onboarding;
 
 /// The database handle, re-exported so the web layer can hold it without depending on the
 /// database crate (it only passes it back to domain functions).

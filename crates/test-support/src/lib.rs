@@ -19,10 +19,12 @@ pub mod binary;
 mod browser;
 mod db;
 mod server;
+pub mod smtp;
 
 pub use browser::Browser;
 pub use db::{Backend, TestDb};
 pub use server::{TestApp, TestAppBuilder, client_trusting as server_client};
+pub use smtp::SmtpSink;
 
 /// Defines one test per backend: `both_backends!(name, |backend| async move { … })` expands
 /// to `mod name { sqlite(), postgres() }`.

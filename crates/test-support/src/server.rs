@@ -48,6 +48,15 @@ impl TestAppBuilder {
         self
     }
 
+    /// Sends mail to an SMTP sink (plain SMTP on loopback, development mode).
+    #[must_use]
+    pub fn mail_to(self, sink: &crate::SmtpSink) -> Self {
+        self.env("ATTEST_MAIL__SMTP_HOST", "127.0.0.1")
+            .env("ATTEST_MAIL__SMTP_PORT", &sink.port.to_string())
+            .env("ATTEST_MAIL__SECURITY", "none")
+            .env("ATTEST_MAIL__FROM", "Attest <attest@example.org>")
+    }
+
     /// Adds routes that pass through the full middleware stack (test builds only).
     #[must_use]
     pub fn routes(mut self, extra: Router<AppState>) -> Self {

@@ -18,7 +18,7 @@ use tower_http::timeout::TimeoutLayer;
 use crate::AppState;
 use crate::error::AppError;
 use crate::middleware::{csrf, frame, limits};
-use crate::routes::{account, assets, auth, health, home};
+use crate::routes::{account, assets, auth, health, home, onboarding};
 
 /// Routes that need no authentication (SEC-31's allowlist). Everything else added later must
 /// go through the central policy.
@@ -28,9 +28,13 @@ pub const PUBLIC_ROUTES: &[&str] = &[
     "/readyz",
     "/metrics",
     "/static/attest.css",
+    "/favicon.ico",
     "/login",
     "/logout",
     "/bootstrap/{token}",
+    "/forgot",
+    "/reset/{token}",
+    "/invitations/{token}",
 ];
 
 /// Builds the application. `extra` lets the test harness add routes (e.g. a panicking one)
@@ -42,12 +46,27 @@ pub fn build_router(state: AppState, extra: Option<Router<AppState>>) -> Router 
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
         .route("/static/attest.css", get(assets::stylesheet))
+        .route("/favicon.ico", get(assets::favicon))
         .route("/login", get(auth::login_page).post(auth::login))
         .route("/logout", post(auth::logout))
         .route(
             "/bootstrap/{token}",
             get(auth::bootstrap_page).post(auth::bootstrap),
         )
+        .route(
+            "/forgot",
+            get(onboarding::forgot_page).post(onboarding::forgot),
+        )
+        .route(
+            "/reset/{token}",
+            get(onboarding::reset_page).post(onboarding::reset),
+        )
+        .route(
+            "/invitations/{token}",
+            get(onboarding::invitation_page).post(onboarding::accept_invitation),
+        )
+        .route("/members", get(onboarding::members))
+        .route("/members/invite", post(onboarding::invite))
         .route("/account", get(account::page))
         .route("/account/password", post(account::change_password))
         .route("/account/sessions/{id}/end", post(account::end_session))

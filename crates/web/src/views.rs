@@ -39,6 +39,9 @@ pub fn html(status: StatusCode, template: &impl Template) -> Result<Response, Ap
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/html; charset=utf-8"),
     );
+    // A page shown with an error status (a form with its errors) is the answer itself; the
+    // framing middleware must not replace it with the generic error page.
+    r.extensions_mut().insert(crate::error::Rendered);
     Ok(r)
 }
 
@@ -156,5 +159,85 @@ pub struct AccountPage {
     /// A confirmation.
     pub message: Option<String>,
     /// Field errors of the password form.
+    pub errors: Vec<(String, String)>,
+}
+
+/// A short page with a message and an optional link.
+#[derive(Debug, Template)]
+#[template(path = "message.html")]
+pub struct MessagePage {
+    /// Title.
+    pub title: &'static str,
+    /// Frame.
+    pub chrome: Chrome,
+    /// The message.
+    pub text: String,
+    /// (href, label)
+    pub link: Option<(String, String)>,
+}
+
+/// The "forgot password" form.
+#[derive(Debug, Template)]
+#[template(path = "forgot.html")]
+pub struct ForgotPage {
+    /// Title.
+    pub title: &'static str,
+    /// Frame.
+    pub chrome: Chrome,
+    /// CSRF token.
+    pub csrf: String,
+}
+
+/// A form that sets a password (reset, invitation).
+#[derive(Debug, Template)]
+#[template(path = "set_password.html")]
+pub struct SetPasswordPage {
+    /// Title.
+    pub title: &'static str,
+    /// Frame.
+    pub chrome: Chrome,
+    /// CSRF token.
+    pub csrf: String,
+    /// Explanation.
+    pub intro: Option<String>,
+    /// Form target.
+    pub action: String,
+    /// Ask for a name (new accounts).
+    pub ask_name: bool,
+    /// Kept name.
+    pub name: String,
+    /// Label of the password field.
+    pub password_label: &'static str,
+    /// `new-password` or `current-password`.
+    pub autocomplete: &'static str,
+    /// Help under the password field.
+    pub password_help: &'static str,
+    /// Submit label.
+    pub button: &'static str,
+    /// Field errors.
+    pub errors: Vec<(String, String)>,
+}
+
+/// The members page.
+#[derive(Debug, Template)]
+#[template(path = "members.html")]
+pub struct MembersPage {
+    /// Title.
+    pub title: &'static str,
+    /// Frame.
+    pub chrome: Chrome,
+    /// CSRF token.
+    pub csrf: String,
+    /// Tenant name.
+    pub tenant: String,
+    /// (name, email, role)
+    pub members: Vec<(String, String, String)>,
+    /// May invite.
+    pub can_invite: bool,
+    /// May grant owner.
+    pub is_owner: bool,
+    /// Confirmation.
+    pub message: Option<String>,
+    /// Field errors.
     pub errors: Vec<(String, String)>,
 }

@@ -81,7 +81,7 @@ fn assert_security_headers(r: &reqwest::Response, what: &str) {
         "{what}: {csp}"
     );
     assert_eq!(get("x-content-type-options"), "nosniff", "{what}");
-    assert_eq!(get("referrer-policy"), "no-referrer", "{what}");
+    assert_eq!(get("referrer-policy"), "same-origin", "{what}");
     assert_eq!(get("cross-origin-opener-policy"), "same-origin", "{what}");
     assert_eq!(get("cross-origin-resource-policy"), "same-origin", "{what}");
     assert!(get("permissions-policy").contains("camera=()"), "{what}");

@@ -11,6 +11,7 @@ mod identity;
 mod keys;
 mod logging;
 mod migrations;
+mod onboarding;
 mod tls;
 
 /// The `attest` executable built for this test run.

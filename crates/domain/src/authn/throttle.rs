@@ -61,19 +61,37 @@ pub fn wait(
     (now < start + WINDOW && now < next).then(|| next - now)
 }
 
-/// Per-address attempt counter (fixed one-minute windows).
-#[derive(Debug, Default)]
+/// Per-address attempt counter (fixed windows).
+#[derive(Debug)]
 pub struct IpLimiter {
+    limit: u32,
+    window_secs: i64,
     windows: Mutex<HashMap<IpAddr, (i64, u32)>>,
 }
 
+impl Default for IpLimiter {
+    fn default() -> Self {
+        Self::new(PER_IP_PER_MINUTE, 60)
+    }
+}
+
 impl IpLimiter {
+    /// At most `limit` attempts per address per `window_secs`.
+    #[must_use]
+    pub fn new(limit: u32, window_secs: i64) -> Self {
+        Self {
+            limit,
+            window_secs: window_secs.max(1),
+            windows: Mutex::new(HashMap::new()),
+        }
+    }
+
     /// Counts an attempt; `Err(retry_after)` when the address is over the limit.
     ///
     /// # Errors
-    /// The time until the next minute starts.
+    /// The time until the next window starts.
     pub fn hit(&self, ip: IpAddr, now: OffsetDateTime) -> Result<(), Duration> {
-        let minute = now.unix_timestamp().div_euclid(60);
+        let minute = now.unix_timestamp().div_euclid(self.window_secs);
         let mut windows = self.windows.lock().unwrap_or_else(PoisonError::into_inner);
         if windows.len() > 100_000 {
             windows.retain(|_, (m, _)| *m == minute);
@@ -83,8 +101,10 @@ impl IpLimiter {
             *entry = (minute, 0);
         }
         entry.1 += 1;
-        if entry.1 > PER_IP_PER_MINUTE {
-            return Err(Duration::seconds((minute + 1) * 60 - now.unix_timestamp()));
+        if entry.1 > self.limit {
+            return Err(Duration::seconds(
+                (minute + 1) * self.window_secs - now.unix_timestamp(),
+            ));
         }
         Ok(())
     }

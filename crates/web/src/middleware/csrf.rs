@@ -29,7 +29,13 @@ fn is_safe(method: &Method) -> bool {
 
 fn same_origin(request: &Request, public_url: &str) -> bool {
     let headers = request.headers();
-    match headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
+    // Browsers send `Origin: null` when the referrer policy hides the referrer; then the
+    // Fetch Metadata header decides.
+    match headers
+        .get(header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+        .filter(|o| *o != "null")
+    {
         Some(origin) => origin.trim_end_matches('/') == public_url.trim_end_matches('/'),
         None => headers
             .get("sec-fetch-site")

@@ -36,7 +36,7 @@ pub fn apply(headers: &mut HeaderMap, nonce: &str) {
     }
     set(headers, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
     set(headers, header::X_FRAME_OPTIONS, "DENY");
-    set(headers, header::REFERRER_POLICY, "no-referrer");
+    set(headers, header::REFERRER_POLICY, "same-origin");
     set(
         headers,
         HeaderName::from_static("cross-origin-opener-policy"),

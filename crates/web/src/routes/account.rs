@@ -42,6 +42,19 @@ pub async fn chrome(
     ))
 }
 
+/// A browser description short enough for a table cell, ending with an ellipsis when cut.
+fn short_agent(ua: &str) -> String {
+    if ua.chars().count() <= 60 {
+        return ua.to_owned();
+    }
+    let mut cut: String = ua.chars().take(60).collect();
+    if let Some(space) = cut.rfind(' ') {
+        cut.truncate(space);
+    }
+    cut.push('…');
+    cut
+}
+
 fn when(t: time::OffsetDateTime) -> String {
     t.format(&Rfc3339)
         .unwrap_or_default()
@@ -70,7 +83,7 @@ async fn account_page(
             started: when(s.created_at),
             last_seen: when(s.last_seen_at),
             ip: s.source_ip.unwrap_or_default(),
-            agent: s.user_agent.unwrap_or_default().chars().take(80).collect(),
+            agent: short_agent(&s.user_agent.unwrap_or_default()),
             current: s.current,
         })
         .collect();

@@ -19,3 +19,13 @@ pub async fn stylesheet() -> Response {
     );
     r
 }
+
+/// `GET /favicon.ico`: no icon, and browsers should not ask again.
+pub async fn favicon() -> Response {
+    let mut r = axum::http::StatusCode::NO_CONTENT.into_response();
+    r.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=86400"),
+    );
+    r
+}

@@ -28,7 +28,7 @@ pub async fn home(
                 .await
                 .map_err(|e| AppError::Internal(e.to_string()))?
                 .into_iter()
-                .map(|(_, name, role)| (name, role.to_string()))
+                .map(|(_, name, role)| (name, role_label(role).to_owned()))
                 .collect();
             (c, tenants)
         }
@@ -47,4 +47,14 @@ pub async fn home(
         tag(&mut r, s);
     }
     Ok(r)
+}
+
+/// How a role is named on pages.
+#[must_use]
+pub const fn role_label(role: attest_types::Role) -> &'static str {
+    match role {
+        attest_types::Role::Owner => "Owner",
+        attest_types::Role::Admin => "Administrator",
+        attest_types::Role::Member => "Member",
+    }
 }

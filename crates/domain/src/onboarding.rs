@@ -1,0 +1,483 @@
+//! Getting people in and back in: invitations by email (SEC-10) and password reset (SEC-07,
+//! SEC-09), with notification mails (SEC-17). Links carry a 256-bit token; only its SHA-256
+//! is stored. Mails never contain a password.
+
+use attest_crypto::Zeroizing;
+use attest_crypto::random;
+use attest_db::identity::{self, NewToken};
+use attest_types::{Actor, Role, TenantId, UserId};
+use time::Duration;
+
+use crate::audit::{AuditRecord, Outcome};
+use crate::authn::password_policy::{self, PasswordContext};
+use crate::authn::sessions::{self, ClientFacts, SessionToken, VerifiedSession};
+use crate::identity::{Identity, IdentityError, Origin, link_hash, validate_email, validate_name};
+
+/// How long an invitation stays valid.
+pub const INVITATION_VALIDITY: Duration = Duration::hours(72);
+/// How long a reset link stays valid.
+pub const RESET_VALIDITY: Duration = Duration::minutes(15);
+/// Reset mails per account per hour.
+pub const RESETS_PER_ACCOUNT_PER_HOUR: i64 = 3;
+
+/// The body of the password-changed notice.
+#[must_use]
+pub fn password_changed_text(name: &str) -> String {
+    format!(
+        "Hello {name},\n\nThe password of your Attest account was just changed, and every other session was signed out.\n\nIf this was you, there is nothing to do. If it was not, reset your password at once and tell your administrator.\n"
+    )
+}
+
+/// What an invitation link shows before it is accepted.
+#[derive(Debug, Clone)]
+pub struct InvitationView {
+    /// The inviting organisation.
+    pub tenant: String,
+    /// The invited address.
+    pub email: String,
+    /// The role offered.
+    pub role: Role,
+    /// The address already has an account (it only needs its password).
+    pub existing_user: bool,
+}
+
+fn token() -> Result<Zeroizing<String>, IdentityError> {
+    random::token()
+        .map(Zeroizing::new)
+        .map_err(|e| IdentityError::Internal(e.to_string()))
+}
+
+fn internal(e: impl std::fmt::Display) -> IdentityError {
+    IdentityError::Internal(e.to_string())
+}
+
+impl Identity {
+    /// Invites an address into the session's tenant with a role. Only owners and admins
+    /// invite, and nobody grants a role above their own.
+    ///
+    /// # Errors
+    /// [`IdentityError::NotFound`] for members without the right (a 403 at the edge),
+    /// invalid input, or an address that is already a member.
+    pub async fn invite(
+        &self,
+        session: &VerifiedSession,
+        email: &str,
+        role: Role,
+        base_url: &str,
+        origin: Origin,
+    ) -> Result<(), IdentityError> {
+        let Some((tenant, my_role)) = session.tenant else {
+            return Err(IdentityError::NotFound);
+        };
+        if !matches!(my_role, Role::Owner | Role::Admin) || role < my_role {
+            return Err(IdentityError::Forbidden);
+        }
+        let email = validate_email(email)?;
+        if let Some(u) = identity::user_by_email(&self.db, &email).await?
+            && identity::memberships_of(&self.db, UserId::from_uuid(u.id))
+                .await?
+                .iter()
+                .any(|m| m.0 == tenant.as_uuid())
+        {
+            return Err(IdentityError::Taken("member"));
+        }
+        let tenant_name = identity::tenant_name(&self.db, tenant)
+            .await?
+            .ok_or(IdentityError::NotFound)?;
+        let link = token()?;
+        let text = format!(
+            "Hello,\n\nYou have been invited to join {tenant_name} on Attest as {role}.\n\nOpen this link within 72 hours to accept; it works once:\n{base_url}/invitations/{}\n\nYou will choose your own password. If you did not expect this invitation, ignore this message.\n",
+            link.as_str()
+        );
+        let mail = self
+            .mailer
+            .prepare(
+                &email,
+                &format!("Invitation to {tenant_name} on Attest"),
+                &text,
+            )
+            .await
+            .map_err(internal)?;
+        let now = self.clock.now();
+        let mut tx = self.db.begin().await?;
+        identity::insert_token(
+            &mut tx,
+            &NewToken {
+                purpose: "invitation",
+                token_hash: &link_hash(&link),
+                tenant: Some(tenant),
+                user: None,
+                email: Some(&email),
+                role: Some(role.as_str()),
+                created_by: Some(session.user),
+                now,
+                expires_at: now + INVITATION_VALIDITY,
+            },
+        )
+        .await?;
+        self.mailer.enqueue(&mut tx, mail).await?;
+        self.audit
+            .record_in(
+                &mut tx,
+                self.user_record(session, "invitation.create", Outcome::Success, origin)
+                    .details(serde_json::json!({ "role": role.as_str() })),
+            )
+            .await
+            .map_err(internal)?;
+        tx.commit().await?;
+        self.mailer.wake();
+        Ok(())
+    }
+
+    /// What an invitation offers.
+    ///
+    /// # Errors
+    /// [`IdentityError::LinkUnknown`] or [`IdentityError::LinkGone`] (used or expired).
+    pub async fn check_invitation(&self, link: &str) -> Result<InvitationView, IdentityError> {
+        let row = identity::peek_token(&self.db, "invitation", &link_hash(link))
+            .await?
+            .ok_or(IdentityError::LinkUnknown)?;
+        if row.used_at.is_some() || self.clock.now() >= row.expires_at {
+            return Err(IdentityError::LinkGone);
+        }
+        let tenant = TenantId::from_uuid(row.tenant_id.ok_or(IdentityError::LinkUnknown)?);
+        let email = row.email.ok_or(IdentityError::LinkUnknown)?;
+        Ok(InvitationView {
+            tenant: identity::tenant_name(&self.db, tenant)
+                .await?
+                .ok_or(IdentityError::LinkUnknown)?,
+            existing_user: identity::user_by_email(&self.db, &email).await?.is_some(),
+            email,
+            role: row
+                .role
+                .as_deref()
+                .and_then(|r| r.parse().ok())
+                .ok_or(IdentityError::LinkUnknown)?,
+        })
+    }
+
+    /// Accepts an invitation: a new user chooses a name and password; an existing user
+    /// proves it with their password. Either way the membership is created and the user is
+    /// signed in. The link works once.
+    ///
+    /// # Errors
+    /// Invalid input (the link stays usable), or a used, expired or unknown link.
+    pub async fn accept_invitation(
+        &self,
+        link: &str,
+        name: &str,
+        password: Zeroizing<String>,
+        client: &ClientFacts,
+        origin: Origin,
+    ) -> Result<(SessionToken, VerifiedSession), IdentityError> {
+        let view = self.check_invitation(link).await?;
+        let existing = identity::user_by_email(&self.db, &view.email).await?;
+        let new_password = match &existing {
+            Some(u) => {
+                let stored = u
+                    .password_hash
+                    .clone()
+                    .zip(u.pepper_version)
+                    .and_then(|(phc, v)| {
+                        Some(attest_crypto::password::StoredPassword {
+                            phc,
+                            pepper_version: u32::try_from(v).ok()?,
+                        })
+                    });
+                let ok = self
+                    .hashing
+                    .verify(password, stored)
+                    .await
+                    .map_err(internal)?;
+                if ok == attest_crypto::password::Verification::Mismatch {
+                    return Err(IdentityError::WrongPassword);
+                }
+                None
+            }
+            None => {
+                let name = validate_name("name", name, 100)?;
+                password_policy::check(
+                    &password,
+                    &PasswordContext {
+                        email: &view.email,
+                        name: &name,
+                        tenants: vec![&view.tenant],
+                        has_mfa: false,
+                    },
+                )
+                .map_err(|r| IdentityError::password(&r))?;
+                Some((name, self.hashing.hash(password).await.map_err(internal)?))
+            }
+        };
+        let now = self.clock.now();
+        let mut tx = self.db.begin().await?;
+        let Some(row) = identity::take_token(&mut tx, "invitation", &link_hash(link), now).await?
+        else {
+            return Err(IdentityError::LinkUnknown);
+        };
+        if row.used_at.is_some() || now >= row.expires_at {
+            return Err(IdentityError::LinkGone);
+        }
+        let tenant = TenantId::from_uuid(row.tenant_id.ok_or(IdentityError::LinkUnknown)?);
+        let user = match (&existing, &new_password) {
+            (Some(u), _) => UserId::from_uuid(u.id),
+            (None, Some((name, stored))) => {
+                let id = UserId::new_random();
+                identity::insert_user(
+                    &mut tx,
+                    id,
+                    &view.email,
+                    name,
+                    Some((&stored.phc, stored.pepper_version)),
+                    now,
+                )
+                .await?;
+                id
+            }
+            (None, None) => return Err(internal("no password")),
+        };
+        identity::insert_membership(&mut tx, tenant, user, view.role.as_str(), now)
+            .await
+            .map_err(|e| {
+                if e.is_unique_violation() {
+                    IdentityError::Taken("member")
+                } else {
+                    e.into()
+                }
+            })?;
+        let (token, session) = sessions::start(
+            &mut tx,
+            user,
+            Some((tenant, view.role)),
+            client,
+            self.policy,
+            now,
+        )
+        .await?;
+        self.audit
+            .record_in(
+                &mut tx,
+                AuditRecord::tenant(tenant, Actor::User(user), "invitation.accept", Outcome::Success)
+                    .object("user", user)
+                    .request(origin.ip, origin.request_id)
+                    .details(serde_json::json!({ "role": view.role.as_str(), "new_user": existing.is_none() })),
+            )
+            .await
+            .map_err(internal)?;
+        tx.commit().await?;
+        Ok((token, session))
+    }
+
+    /// Requests a reset link. The answer never says whether the address exists (SEC-08);
+    /// at most three mails per account per hour and twenty requests per address per hour
+    /// (SEC-07); a newer link voids older ones (SEC-09).
+    ///
+    /// # Errors
+    /// `Err(retry_after)` only when the client address is over its limit.
+    pub async fn request_reset(
+        &self,
+        email: &str,
+        base_url: &str,
+        origin: Origin,
+    ) -> Result<(), Duration> {
+        let now = self.clock.now();
+        if let Some(ip) = origin.ip {
+            self.reset_ip_limiter.hit(ip, now)?;
+        }
+        let record = |outcome, reason: &str| {
+            AuditRecord::system(Actor::Anonymous, "auth.reset_request", outcome)
+                .request(origin.ip, origin.request_id)
+                .details(serde_json::json!({ "reason": reason }))
+        };
+        let Ok(email) = validate_email(email) else {
+            let _ = self
+                .audit
+                .record(record(Outcome::Failure, "invalid_email"))
+                .await;
+            return Ok(());
+        };
+        let user = match identity::user_by_email(&self.db, &email).await {
+            Ok(Some(u)) if u.status == "active" => u,
+            _ => {
+                let _ = self
+                    .audit
+                    .record(record(Outcome::Failure, "no_such_account"))
+                    .await;
+                return Ok(());
+            }
+        };
+        let user_id = UserId::from_uuid(user.id);
+        let recent = identity::count_tokens_since(
+            &self.db,
+            "password_reset",
+            user_id,
+            now - Duration::hours(1),
+        )
+        .await
+        .unwrap_or(i64::MAX);
+        if recent >= RESETS_PER_ACCOUNT_PER_HOUR {
+            let _ = self
+                .audit
+                .record(record(Outcome::Denied, "account_rate"))
+                .await;
+            return Ok(());
+        }
+        if let Err(e) = self.issue_reset(&user, user_id, base_url, origin).await {
+            tracing::error!(error = %e, "could not issue a password reset");
+        }
+        Ok(())
+    }
+
+    async fn issue_reset(
+        &self,
+        user: &identity::UserRow,
+        user_id: UserId,
+        base_url: &str,
+        origin: Origin,
+    ) -> Result<(), IdentityError> {
+        let link = token()?;
+        let text = format!(
+            "Hello {},\n\nSomeone (hopefully you) asked to reset the password of your Attest account.\n\nOpen this link within 15 minutes to choose a new password; it works once:\n{base_url}/reset/{}\n\nIf you did not ask for this, ignore this message: your password stays as it is.\n",
+            user.display_name,
+            link.as_str()
+        );
+        let mail = self
+            .mailer
+            .prepare(&user.email, "Reset your Attest password", &text)
+            .await
+            .map_err(internal)?;
+        let now = self.clock.now();
+        let mut tx = self.db.begin().await?;
+        identity::void_tokens_of_user(&mut tx, "password_reset", user_id, now).await?;
+        identity::insert_token(
+            &mut tx,
+            &NewToken {
+                purpose: "password_reset",
+                token_hash: &link_hash(&link),
+                tenant: None,
+                user: Some(user_id),
+                email: None,
+                role: None,
+                created_by: None,
+                now,
+                expires_at: now + RESET_VALIDITY,
+            },
+        )
+        .await?;
+        self.mailer.enqueue(&mut tx, mail).await?;
+        self.audit
+            .record_in(
+                &mut tx,
+                AuditRecord::system(Actor::User(user_id), "auth.reset_request", Outcome::Success)
+                    .request(origin.ip, origin.request_id),
+            )
+            .await
+            .map_err(internal)?;
+        tx.commit().await?;
+        self.mailer.wake();
+        Ok(())
+    }
+
+    /// Whether a reset link is usable (to show its form).
+    ///
+    /// # Errors
+    /// [`IdentityError::LinkUnknown`] or [`IdentityError::LinkGone`].
+    pub async fn check_reset(&self, link: &str) -> Result<(), IdentityError> {
+        let row = identity::peek_token(&self.db, "password_reset", &link_hash(link))
+            .await?
+            .ok_or(IdentityError::LinkUnknown)?;
+        if row.used_at.is_some() || self.clock.now() >= row.expires_at {
+            return Err(IdentityError::LinkGone);
+        }
+        Ok(())
+    }
+
+    /// Sets a new password from a reset link: every session of the user ends, a notice is
+    /// mailed, and the user signs in afresh.
+    ///
+    /// # Errors
+    /// Invalid password (the link stays usable), or a used, expired or unknown link.
+    pub async fn complete_reset(
+        &self,
+        link: &str,
+        password: Zeroizing<String>,
+        origin: Origin,
+    ) -> Result<(), IdentityError> {
+        let row = identity::peek_token(&self.db, "password_reset", &link_hash(link))
+            .await?
+            .ok_or(IdentityError::LinkUnknown)?;
+        if row.used_at.is_some() || self.clock.now() >= row.expires_at {
+            return Err(IdentityError::LinkGone);
+        }
+        let user_id = UserId::from_uuid(row.user_id.ok_or(IdentityError::LinkUnknown)?);
+        let user = identity::user_by_id(&self.db, user_id)
+            .await?
+            .ok_or(IdentityError::LinkUnknown)?;
+        let tenants = identity::memberships_of(&self.db, user_id).await?;
+        password_policy::check(
+            &password,
+            &PasswordContext {
+                email: &user.email,
+                name: &user.display_name,
+                tenants: tenants.iter().map(|t| t.1.as_str()).collect(),
+                has_mfa: false,
+            },
+        )
+        .map_err(|r| IdentityError::password(&r))?;
+        let stored = self.hashing.hash(password).await.map_err(internal)?;
+        let notice = self
+            .mailer
+            .prepare(
+                &user.email,
+                "Your Attest password was changed",
+                &password_changed_text(&user.display_name),
+            )
+            .await
+            .map_err(internal)?;
+        let now = self.clock.now();
+        let mut tx = self.db.begin().await?;
+        match identity::take_token(&mut tx, "password_reset", &link_hash(link), now).await? {
+            Some(r) if r.used_at.is_none() && now < r.expires_at => {}
+            _ => return Err(IdentityError::LinkGone),
+        }
+        identity::set_password(&mut tx, user_id, &stored.phc, stored.pepper_version).await?;
+        let ended =
+            identity::end_sessions_of_user(&mut tx, user_id, None, "password_reset", now).await?;
+        identity::throttle_clear(&mut tx, &crate::authn::throttle::account_key(&user.email))
+            .await?;
+        self.mailer.enqueue(&mut tx, notice).await?;
+        self.audit
+            .record_in(
+                &mut tx,
+                AuditRecord::system(
+                    Actor::User(user_id),
+                    "auth.reset_complete",
+                    Outcome::Success,
+                )
+                .request(origin.ip, origin.request_id)
+                .details(serde_json::json!({ "sessions_ended": ended })),
+            )
+            .await
+            .map_err(internal)?;
+        tx.commit().await?;
+        self.mailer.wake();
+        Ok(())
+    }
+}
+
+impl Identity {
+    /// The members of the session's tenant: name, email, role.
+    ///
+    /// # Errors
+    /// [`IdentityError::NotFound`] without a tenant.
+    pub async fn members(
+        &self,
+        session: &VerifiedSession,
+    ) -> Result<(String, Vec<(String, String, String)>), IdentityError> {
+        let (tenant, _) = session.tenant.ok_or(IdentityError::NotFound)?;
+        let name = identity::tenant_name(&self.db, tenant)
+            .await?
+            .ok_or(IdentityError::NotFound)?;
+        Ok((name, identity::members_of(&self.db, tenant).await?))
+    }
+}

@@ -1,0 +1,532 @@
+//! Invitations, password reset and the members page.
+
+use attest_crypto::Zeroizing;
+use attest_domain::identity::IdentityError;
+use attest_types::Role;
+use axum::Form;
+use axum::extract::{Extension, Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+use crate::AppState;
+use crate::auth::{SignedIn, client_of, tag};
+use crate::error::{AppError, Format, Rendered, error_code_response};
+use crate::middleware::RequestContext;
+use crate::middleware::csrf::CsrfToken;
+use crate::routes::account::chrome;
+use crate::views::{self, Chrome, ForgotPage, MembersPage, MessagePage, SetPasswordPage};
+
+fn see_other(to: &str) -> Response {
+    let mut r = StatusCode::SEE_OTHER.into_response();
+    if let Ok(v) = HeaderValue::from_str(to) {
+        r.headers_mut().insert(header::LOCATION, v);
+    }
+    r
+}
+
+fn json_error(
+    status: StatusCode,
+    code: &str,
+    field: &str,
+    message: &str,
+    ctx: &RequestContext,
+) -> Response {
+    let mut r = (
+        status,
+        axum::Json(serde_json::json!({ "error": code, "field": field, "message": message, "id": ctx.request_id.to_string() })),
+    )
+        .into_response();
+    r.extensions_mut().insert(Rendered);
+    r
+}
+
+/// `GET /forgot`
+///
+/// # Errors
+/// If the page cannot be rendered.
+pub async fn forgot_page(Extension(csrf): Extension<CsrfToken>) -> Result<Response, AppError> {
+    views::html(
+        StatusCode::OK,
+        &ForgotPage {
+            title: "Reset your password",
+            chrome: Chrome::default(),
+            csrf: csrf.0,
+        },
+    )
+}
+
+/// The reset request.
+#[derive(Debug, Deserialize)]
+pub struct ForgotForm {
+    email: String,
+}
+
+/// `POST /forgot`: 202 whatever the address (SEC-08); 429 when the client address asks too
+/// often (SEC-07).
+///
+/// # Errors
+/// If the page cannot be rendered.
+pub async fn forgot(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<RequestContext>,
+    headers: HeaderMap,
+    Form(form): Form<ForgotForm>,
+) -> Result<Response, AppError> {
+    let (_, origin) = client_of(Some(&ctx), None);
+    let format = Format::negotiate("/forgot", &headers);
+    if let Err(retry) = state
+        .identity
+        .request_reset(&form.email, &state.settings.public_url, origin)
+        .await
+    {
+        let mut r = error_code_response(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            ctx.request_id,
+            format,
+        );
+        if let Ok(v) = HeaderValue::from_str(&retry.whole_seconds().max(1).to_string()) {
+            r.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        return Ok(r);
+    }
+    if format == Format::Json {
+        return Ok((
+            StatusCode::ACCEPTED,
+            axum::Json(serde_json::json!({ "status": "accepted" })),
+        )
+            .into_response());
+    }
+    views::html(
+        StatusCode::ACCEPTED,
+        &MessagePage {
+            title: "Check your inbox",
+            chrome: Chrome::default(),
+            text: "If that address belongs to an account, a link to reset the password is on its way. It works once, within 15 minutes.".to_owned(),
+            link: Some(("/login".to_owned(), "Back to sign in".to_owned())),
+        },
+    )
+}
+
+fn reset_form(csrf: &CsrfToken, token: &str, errors: Vec<(String, String)>) -> SetPasswordPage {
+    SetPasswordPage {
+        title: "Choose a new password",
+        chrome: Chrome::default(),
+        csrf: csrf.0.clone(),
+        intro: Some("Choosing a new password signs you out everywhere.".to_owned()),
+        action: format!("/reset/{token}"),
+        ask_name: false,
+        name: String::new(),
+        password_label: "New password",
+        autocomplete: "new-password",
+        password_help: "At least 15 characters; any characters, spaces welcome.",
+        button: "Set password",
+        errors,
+    }
+}
+
+fn bad_link(ctx: &RequestContext, headers: &HeaderMap, status: StatusCode) -> Response {
+    error_code_response(
+        status,
+        "invalid_link",
+        ctx.request_id,
+        Format::negotiate("/reset", headers),
+    )
+}
+
+/// `GET /reset/{token}`
+///
+/// # Errors
+/// 400 for a used, expired or unknown link (SEC-09).
+pub async fn reset_page(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<RequestContext>,
+    Extension(csrf): Extension<CsrfToken>,
+    headers: HeaderMap,
+    Path(token): Path<String>,
+) -> Result<Response, AppError> {
+    if state.identity.check_reset(&token).await.is_err() {
+        return Ok(bad_link(&ctx, &headers, StatusCode::BAD_REQUEST));
+    }
+    views::html(StatusCode::OK, &reset_form(&csrf, &token, Vec::new()))
+}
+
+/// A new password.
+#[derive(Deserialize)]
+pub struct PasswordOnly {
+    password: String,
+    #[serde(default)]
+    name: String,
+}
+
+impl std::fmt::Debug for PasswordOnly {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PasswordOnly([redacted])")
+    }
+}
+
+/// `POST /reset/{token}`
+///
+/// # Errors
+/// 422 for a refused password (the link stays usable), 400 for a bad link.
+pub async fn reset(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<RequestContext>,
+    Extension(csrf): Extension<CsrfToken>,
+    headers: HeaderMap,
+    Path(token): Path<String>,
+    Form(form): Form<PasswordOnly>,
+) -> Result<Response, AppError> {
+    let (_, origin) = client_of(Some(&ctx), None);
+    let format = Format::negotiate("/reset", &headers);
+    match state
+        .identity
+        .complete_reset(&token, Zeroizing::new(form.password), origin)
+        .await
+    {
+        Ok(()) => {
+            if format == Format::Json {
+                return Ok(
+                    axum::Json(serde_json::json!({ "status": "password_set" })).into_response()
+                );
+            }
+            Ok(see_other("/login?reason=password_reset"))
+        }
+        Err(IdentityError::Invalid {
+            code,
+            message,
+            field,
+        }) => {
+            if format == Format::Json {
+                return Ok(json_error(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    code,
+                    field,
+                    &message,
+                    &ctx,
+                ));
+            }
+            views::html(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &reset_form(&csrf, &token, vec![(field.to_owned(), message)]),
+            )
+        }
+        Err(IdentityError::LinkGone | IdentityError::LinkUnknown) => {
+            Ok(bad_link(&ctx, &headers, StatusCode::BAD_REQUEST))
+        }
+        Err(e) => Err(AppError::Internal(e.to_string())),
+    }
+}
+
+fn invitation_form(
+    csrf: &CsrfToken,
+    token: &str,
+    tenant: &str,
+    existing: bool,
+    name: &str,
+    errors: Vec<(String, String)>,
+) -> SetPasswordPage {
+    SetPasswordPage {
+        title: "Accept your invitation",
+        chrome: Chrome::default(),
+        csrf: csrf.0.clone(),
+        intro: Some(if existing {
+            format!(
+                "You have been invited to join {tenant}. Enter the password of your existing account to accept."
+            )
+        } else {
+            format!("You have been invited to join {tenant}. Choose your name and a password.")
+        }),
+        action: format!("/invitations/{token}"),
+        ask_name: !existing,
+        name: name.chars().take(100).collect(),
+        password_label: if existing {
+            "Your password"
+        } else {
+            "Password"
+        },
+        autocomplete: if existing {
+            "current-password"
+        } else {
+            "new-password"
+        },
+        password_help: if existing {
+            "The password you already use for Attest."
+        } else {
+            "At least 15 characters; any characters, spaces welcome."
+        },
+        button: "Accept invitation",
+        errors,
+    }
+}
+
+/// `GET /invitations/{token}`
+///
+/// # Errors
+/// 410 for a used or expired invitation (SEC-10), 404 for an unknown one.
+pub async fn invitation_page(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<RequestContext>,
+    Extension(csrf): Extension<CsrfToken>,
+    headers: HeaderMap,
+    Path(token): Path<String>,
+) -> Result<Response, AppError> {
+    match state.identity.check_invitation(&token).await {
+        Ok(view) => views::html(
+            StatusCode::OK,
+            &invitation_form(
+                &csrf,
+                &token,
+                &view.tenant,
+                view.existing_user,
+                "",
+                Vec::new(),
+            ),
+        ),
+        Err(IdentityError::LinkGone) => Ok(bad_link(&ctx, &headers, StatusCode::GONE)),
+        Err(IdentityError::LinkUnknown) => Err(AppError::NotFound),
+        Err(e) => Err(AppError::Internal(e.to_string())),
+    }
+}
+
+/// `POST /invitations/{token}`
+///
+/// # Errors
+/// 410 once used or expired; 422 for a refused password; 403 for a wrong existing password.
+pub async fn accept_invitation(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<RequestContext>,
+    Extension(csrf): Extension<CsrfToken>,
+    headers: HeaderMap,
+    Path(token): Path<String>,
+    Form(form): Form<PasswordOnly>,
+) -> Result<Response, AppError> {
+    let (client, origin) = client_of(Some(&ctx), headers.get(header::USER_AGENT));
+    let format = Format::negotiate("/invitations", &headers);
+    match state
+        .identity
+        .accept_invitation(
+            &token,
+            &form.name,
+            Zeroizing::new(form.password),
+            &client,
+            origin,
+        )
+        .await
+    {
+        Ok((session_token, _)) => {
+            let mut r = see_other("/");
+            if let Some(c) = crate::cookies::session(&session_token.0) {
+                r.headers_mut().append(header::SET_COOKIE, c);
+            }
+            Ok(r)
+        }
+        Err(IdentityError::Invalid {
+            code,
+            message,
+            field,
+        }) => {
+            if format == Format::Json {
+                return Ok(json_error(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    code,
+                    field,
+                    &message,
+                    &ctx,
+                ));
+            }
+            let view = state
+                .identity
+                .check_invitation(&token)
+                .await
+                .map_err(|e| AppError::Internal(e.to_string()))?;
+            views::html(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &invitation_form(
+                    &csrf,
+                    &token,
+                    &view.tenant,
+                    view.existing_user,
+                    &form.name,
+                    vec![(field.to_owned(), message)],
+                ),
+            )
+        }
+        Err(IdentityError::WrongPassword) => Ok(error_code_response(
+            StatusCode::FORBIDDEN,
+            "wrong_password",
+            ctx.request_id,
+            format,
+        )),
+        Err(IdentityError::LinkGone | IdentityError::Taken(_)) => {
+            Ok(bad_link(&ctx, &headers, StatusCode::GONE))
+        }
+        Err(IdentityError::LinkUnknown) => Err(AppError::NotFound),
+        Err(e) => Err(AppError::Internal(e.to_string())),
+    }
+}
+
+async fn members_page(
+    state: &AppState,
+    session: &attest_domain::authn::sessions::VerifiedSession,
+    status: StatusCode,
+    message: Option<String>,
+    errors: Vec<(String, String)>,
+) -> Result<Response, AppError> {
+    let (chrome, _) = chrome(state, session).await?;
+    let (tenant, members) = state
+        .identity
+        .members(session)
+        .await
+        .map_err(|_| AppError::NotFound)?;
+    let role = session.tenant.map(|t| t.1);
+    let mut r = views::html(
+        status,
+        &MembersPage {
+            title: "Members",
+            chrome,
+            csrf: session.csrf_token.clone(),
+            tenant,
+            members: members
+                .into_iter()
+                .map(|(n, e, r)| {
+                    let label = r.parse().map_or("Member", crate::routes::home::role_label);
+                    (n, e, label.to_owned())
+                })
+                .collect(),
+            can_invite: matches!(role, Some(Role::Owner | Role::Admin)),
+            is_owner: role == Some(Role::Owner),
+            message,
+            errors,
+        },
+    )?;
+    tag(&mut r, session);
+    Ok(r)
+}
+
+/// `GET /members`
+///
+/// # Errors
+/// 404 without a tenant.
+pub async fn members(
+    State(state): State<AppState>,
+    SignedIn(session): SignedIn,
+) -> Result<Response, AppError> {
+    members_page(&state, &session, StatusCode::OK, None, Vec::new()).await
+}
+
+/// The invitation form.
+#[derive(Debug, Deserialize)]
+pub struct InviteForm {
+    email: String,
+    role: String,
+}
+
+/// `POST /members/invite`
+///
+/// # Errors
+/// 403 for members who may not invite or grant that role; 422 for a bad address.
+pub async fn invite(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<RequestContext>,
+    headers: HeaderMap,
+    SignedIn(session): SignedIn,
+    Form(form): Form<InviteForm>,
+) -> Result<Response, AppError> {
+    let format = Format::negotiate("/members", &headers);
+    let Ok(role) = form.role.parse::<Role>() else {
+        return json_or_page_error(
+            &state,
+            &session,
+            &ctx,
+            format,
+            "role",
+            "invalid",
+            "Choose member, administrator or owner.",
+        )
+        .await;
+    };
+    let (_, origin) = client_of(Some(&ctx), None);
+    match state
+        .identity
+        .invite(
+            &session,
+            &form.email,
+            role,
+            &state.settings.public_url,
+            origin,
+        )
+        .await
+    {
+        Ok(()) => {
+            if format == Format::Json {
+                return Ok((
+                    StatusCode::ACCEPTED,
+                    axum::Json(serde_json::json!({ "status": "invited" })),
+                )
+                    .into_response());
+            }
+            members_page(
+                &state,
+                &session,
+                StatusCode::OK,
+                Some(format!("Invitation sent to {}.", form.email.trim())),
+                Vec::new(),
+            )
+            .await
+        }
+        Err(IdentityError::Forbidden | IdentityError::NotFound) => Ok(error_code_response(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            ctx.request_id,
+            format,
+        )),
+        Err(IdentityError::Invalid {
+            field,
+            code,
+            message,
+        }) => json_or_page_error(&state, &session, &ctx, format, field, code, &message).await,
+        Err(IdentityError::Taken(_)) => {
+            json_or_page_error(
+                &state,
+                &session,
+                &ctx,
+                format,
+                "email",
+                "already_member",
+                "This address is already a member.",
+            )
+            .await
+        }
+        Err(e) => Err(AppError::Internal(e.to_string())),
+    }
+}
+
+async fn json_or_page_error(
+    state: &AppState,
+    session: &attest_domain::authn::sessions::VerifiedSession,
+    ctx: &RequestContext,
+    format: Format,
+    field: &str,
+    code: &str,
+    message: &str,
+) -> Result<Response, AppError> {
+    if format == Format::Json {
+        return Ok(json_error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            code,
+            field,
+            message,
+            ctx,
+        ));
+    }
+    members_page(
+        state,
+        session,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        None,
+        vec![(field.to_owned(), message.to_owned())],
+    )
+    .await
+}
