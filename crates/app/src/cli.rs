@@ -90,6 +90,16 @@ pub enum AdminAction {
     /// Print a new one-time link that creates the first tenant and its owner (only while
     /// the installation has no user; older links stop working).
     Bootstrap,
+    /// Disable a user everywhere: every session ends at once; sign-in is refused.
+    DisableUser {
+        /// The user's email address.
+        email: String,
+    },
+    /// Enable a disabled user again.
+    EnableUser {
+        /// The user's email address.
+        email: String,
+    },
     /// Create a tenant.
     CreateTenant {
         /// Its name.

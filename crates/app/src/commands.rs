@@ -390,6 +390,24 @@ async fn admin(cfg: &Config, action: AdminAction) -> ExitCode {
                 Err(e) => fail(EXIT_CONFIG, e),
             }
         }
+        AdminAction::DisableUser { email } => {
+            match identity.set_user_disabled(&email, true).await {
+                Ok(n) => {
+                    println!("disabled {email}; {n} session(s) ended");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(EXIT_CONFIG, e),
+            }
+        }
+        AdminAction::EnableUser { email } => {
+            match identity.set_user_disabled(&email, false).await {
+                Ok(_) => {
+                    println!("enabled {email}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(EXIT_CONFIG, e),
+            }
+        }
         AdminAction::DbRoles { .. } => ExitCode::SUCCESS,
     };
     audit.shutdown().await;

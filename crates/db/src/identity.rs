@@ -659,21 +659,103 @@ pub async fn tenant_name(db: &Db, tenant: TenantId) -> Result<Option<String>, Db
     }))
 }
 
-/// A tenant's members: name, email, role.
+/// A tenant's members: user id, name, email, role, status.
+pub type MemberRow = (Uuid, String, String, String, String);
+
+/// A tenant's members.
 ///
 /// # Errors
 /// On database failure.
-pub async fn members_of(
-    db: &Db,
-    tenant: TenantId,
-) -> Result<Vec<(String, String, String)>, DbError> {
+pub async fn members_of(db: &Db, tenant: TenantId) -> Result<Vec<MemberRow>, DbError> {
     Ok(on_pool!(db, |pool| {
         sqlx::query_as(
-            "SELECT u.display_name, u.email, m.role FROM membership m JOIN app_user u ON u.id = m.user_id \
-             WHERE m.tenant_id = $1 ORDER BY u.display_name",
+            "SELECT u.id, u.display_name, u.email, m.role, u.status FROM membership m \
+             JOIN app_user u ON u.id = m.user_id WHERE m.tenant_id = $1 ORDER BY u.display_name",
         )
         .bind(tenant.as_uuid())
         .fetch_all(pool)
         .await?
     }))
+}
+
+/// Changes a member's role. Returns whether the membership existed.
+///
+/// # Errors
+/// On database failure.
+pub async fn set_role(
+    tx: &mut Tx,
+    tenant: TenantId,
+    user: UserId,
+    role: &str,
+) -> Result<bool, DbError> {
+    Ok(on_tx!(tx, |conn| {
+        sqlx::query("UPDATE membership SET role = $3 WHERE tenant_id = $1 AND user_id = $2")
+            .bind(tenant.as_uuid())
+            .bind(user.as_uuid())
+            .bind(role)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected()
+    }) > 0)
+}
+
+/// Removes a membership. Returns whether it existed.
+///
+/// # Errors
+/// On database failure.
+pub async fn delete_membership(
+    tx: &mut Tx,
+    tenant: TenantId,
+    user: UserId,
+) -> Result<bool, DbError> {
+    Ok(on_tx!(tx, |conn| {
+        sqlx::query("DELETE FROM membership WHERE tenant_id = $1 AND user_id = $2")
+            .bind(tenant.as_uuid())
+            .bind(user.as_uuid())
+            .execute(&mut *conn)
+            .await?
+            .rows_affected()
+    }) > 0)
+}
+
+/// Owners of a tenant, locked for the transaction on PostgreSQL (last-owner checks).
+///
+/// # Errors
+/// On database failure.
+pub async fn owners_of(tx: &mut Tx, tenant: TenantId) -> Result<Vec<Uuid>, DbError> {
+    Ok(on_tx!(tx, |conn| {
+        sqlx::query_scalar("UPDATE membership SET role = role WHERE tenant_id = $1 AND role = 'owner' RETURNING user_id")
+            .bind(tenant.as_uuid())
+            .fetch_all(&mut *conn)
+            .await?
+    }))
+}
+
+/// A member's role in a tenant.
+///
+/// # Errors
+/// On database failure.
+pub async fn role_in(db: &Db, tenant: TenantId, user: UserId) -> Result<Option<String>, DbError> {
+    Ok(on_pool!(db, |pool| {
+        sqlx::query_scalar("SELECT role FROM membership WHERE tenant_id = $1 AND user_id = $2")
+            .bind(tenant.as_uuid())
+            .bind(user.as_uuid())
+            .fetch_optional(pool)
+            .await?
+    }))
+}
+
+/// Sets a user's status (`active` or `disabled`).
+///
+/// # Errors
+/// On database failure.
+pub async fn set_user_status(tx: &mut Tx, user: UserId, status: &str) -> Result<bool, DbError> {
+    Ok(on_tx!(tx, |conn| {
+        sqlx::query("UPDATE app_user SET status = $2 WHERE id = $1")
+            .bind(user.as_uuid())
+            .bind(status)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected()
+    }) > 0)
 }

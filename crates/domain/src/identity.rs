@@ -57,6 +57,9 @@ pub enum IdentityError {
     /// The caller's role does not allow this.
     #[error("not allowed")]
     Forbidden,
+    /// The change would leave the tenant without an owner.
+    #[error("a tenant must keep at least one owner")]
+    LastOwner,
     /// Database failure.
     #[error(transparent)]
     Db(#[from] DbError),

@@ -473,11 +473,198 @@ impl Identity {
     pub async fn members(
         &self,
         session: &VerifiedSession,
-    ) -> Result<(String, Vec<(String, String, String)>), IdentityError> {
+    ) -> Result<(String, Vec<identity::MemberRow>), IdentityError> {
         let (tenant, _) = session.tenant.ok_or(IdentityError::NotFound)?;
         let name = identity::tenant_name(&self.db, tenant)
             .await?
             .ok_or(IdentityError::NotFound)?;
         Ok((name, identity::members_of(&self.db, tenant).await?))
+    }
+}
+
+impl Identity {
+    /// The admin's tenant and the target's role there; refuses callers who may not manage
+    /// members and targets above the caller (an admin cannot touch an owner).
+    async fn manageable(
+        &self,
+        session: &VerifiedSession,
+        target: UserId,
+    ) -> Result<(TenantId, Role, Role), IdentityError> {
+        let (tenant, my_role) = session.tenant.ok_or(IdentityError::NotFound)?;
+        if !matches!(my_role, Role::Owner | Role::Admin) {
+            return Err(IdentityError::Forbidden);
+        }
+        let target_role: Role = identity::role_in(&self.db, tenant, target)
+            .await?
+            .and_then(|r| r.parse().ok())
+            .ok_or(IdentityError::NotFound)?;
+        if target_role < my_role {
+            return Err(IdentityError::Forbidden);
+        }
+        Ok((tenant, my_role, target_role))
+    }
+
+    /// Changes a member's role: owners and admins only, never above one's own role, and the
+    /// tenant always keeps an owner.
+    ///
+    /// # Errors
+    /// [`IdentityError::Forbidden`], [`IdentityError::NotFound`] or
+    /// [`IdentityError::LastOwner`].
+    pub async fn change_role(
+        &self,
+        session: &VerifiedSession,
+        target: UserId,
+        role: Role,
+        origin: Origin,
+    ) -> Result<(), IdentityError> {
+        let (tenant, my_role, target_role) = self.manageable(session, target).await?;
+        if role < my_role {
+            return Err(IdentityError::Forbidden);
+        }
+        let mut tx = self.db.begin_for(tenant).await?;
+        if target_role == Role::Owner
+            && role != Role::Owner
+            && identity::owners_of(&mut tx, tenant).await?.len() <= 1
+        {
+            return Err(IdentityError::LastOwner);
+        }
+        identity::set_role(&mut tx, tenant, target, role.as_str()).await?;
+        self.audit
+            .record_in(
+                &mut tx,
+                self.user_record(session, "membership.role_change", Outcome::Success, origin)
+                    .object("user", target)
+                    .details(
+                        serde_json::json!({ "from": target_role.as_str(), "to": role.as_str() }),
+                    ),
+            )
+            .await
+            .map_err(internal)?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Removes a member from the tenant; their sessions end at once (SEC-27).
+    ///
+    /// # Errors
+    /// As [`Identity::change_role`].
+    pub async fn remove_member(
+        &self,
+        session: &VerifiedSession,
+        target: UserId,
+        origin: Origin,
+    ) -> Result<(), IdentityError> {
+        let (tenant, _, target_role) = self.manageable(session, target).await?;
+        let now = self.clock.now();
+        let mut tx = self.db.begin_for(tenant).await?;
+        if target_role == Role::Owner && identity::owners_of(&mut tx, tenant).await?.len() <= 1 {
+            return Err(IdentityError::LastOwner);
+        }
+        identity::delete_membership(&mut tx, tenant, target).await?;
+        let ended =
+            identity::end_sessions_of_user(&mut tx, target, None, "membership_removed", now)
+                .await?;
+        self.audit
+            .record_in(
+                &mut tx,
+                self.user_record(session, "membership.remove", Outcome::Success, origin)
+                    .object("user", target)
+                    .details(serde_json::json!({ "sessions_ended": ended })),
+            )
+            .await
+            .map_err(internal)?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Ends every session of a member (SEC-28: admins revoke a user's sessions).
+    ///
+    /// # Errors
+    /// As [`Identity::change_role`].
+    pub async fn revoke_member_sessions(
+        &self,
+        session: &VerifiedSession,
+        target: UserId,
+        origin: Origin,
+    ) -> Result<u64, IdentityError> {
+        self.manageable(session, target).await?;
+        let now = self.clock.now();
+        let mut tx = self.db.begin().await?;
+        let ended =
+            identity::end_sessions_of_user(&mut tx, target, None, "revoked_by_admin", now).await?;
+        self.audit
+            .record_in(
+                &mut tx,
+                self.user_record(session, "session.revoke_all", Outcome::Success, origin)
+                    .object("user", target)
+                    .details(serde_json::json!({ "sessions_ended": ended })),
+            )
+            .await
+            .map_err(internal)?;
+        tx.commit().await?;
+        Ok(ended)
+    }
+
+    /// Disables (or re-enables) a user everywhere: the operator's tool (CLI). Disabling ends
+    /// every session at once (SEC-27).
+    ///
+    /// # Errors
+    /// Unknown address or database failure.
+    pub async fn set_user_disabled(
+        &self,
+        email: &str,
+        disabled: bool,
+    ) -> Result<u64, IdentityError> {
+        let email = validate_email(email)?;
+        let user = identity::user_by_email(&self.db, &email)
+            .await?
+            .ok_or(IdentityError::NotFound)?;
+        let id = UserId::from_uuid(user.id);
+        let now = self.clock.now();
+        let mut tx = self.db.begin().await?;
+        identity::set_user_status(&mut tx, id, if disabled { "disabled" } else { "active" })
+            .await?;
+        let ended = if disabled {
+            identity::end_sessions_of_user(&mut tx, id, None, "user_disabled", now).await?
+        } else {
+            0
+        };
+        self.audit
+            .record_in(
+                &mut tx,
+                AuditRecord::system(
+                    Actor::Operator,
+                    if disabled {
+                        "user.disable"
+                    } else {
+                        "user.enable"
+                    },
+                    Outcome::Success,
+                )
+                .object("user", id)
+                .details(serde_json::json!({ "sessions_ended": ended })),
+            )
+            .await
+            .map_err(internal)?;
+        tx.commit().await?;
+        Ok(ended)
+    }
+
+    /// Switches the session to another of the user's tenants.
+    ///
+    /// # Errors
+    /// [`IdentityError::NotFound`] for a tenant the user is not a member of.
+    pub async fn switch_tenant(
+        &self,
+        session: &VerifiedSession,
+        tenant: TenantId,
+    ) -> Result<(), IdentityError> {
+        identity::role_in(&self.db, tenant, session.user)
+            .await?
+            .ok_or(IdentityError::NotFound)?;
+        let mut tx = self.db.begin().await?;
+        identity::set_session_tenant(&mut tx, session.id.as_uuid(), tenant).await?;
+        tx.commit().await?;
+        Ok(())
     }
 }

@@ -67,6 +67,16 @@ pub fn build_router(state: AppState, extra: Option<Router<AppState>>) -> Router 
         )
         .route("/members", get(onboarding::members))
         .route("/members/invite", post(onboarding::invite))
+        .route("/members/{id}/role", post(onboarding::change_role))
+        .route(
+            "/members/{id}/sessions/end",
+            post(onboarding::end_member_sessions),
+        )
+        .route(
+            "/members/{id}/remove",
+            get(onboarding::remove_member_page).post(onboarding::remove_member),
+        )
+        .route("/switch-tenant", post(onboarding::switch_tenant))
         .route("/account", get(account::page))
         .route("/account/password", post(account::change_password))
         .route("/account/sessions/{id}/end", post(account::end_session))

@@ -230,14 +230,55 @@ pub struct MembersPage {
     pub csrf: String,
     /// Tenant name.
     pub tenant: String,
-    /// (name, email, role)
-    pub members: Vec<(String, String, String)>,
+    /// The members.
+    pub members: Vec<MemberLine>,
     /// May invite.
     pub can_invite: bool,
     /// May grant owner.
     pub is_owner: bool,
     /// Confirmation.
     pub message: Option<String>,
+    /// A refusal to show at the top.
+    pub error: Option<String>,
     /// Field errors.
     pub errors: Vec<(String, String)>,
+}
+
+/// One row of the members table.
+#[derive(Debug, Clone)]
+pub struct MemberLine {
+    /// User id.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// Email.
+    pub email: String,
+    /// Role as shown.
+    pub role: String,
+    /// Role as stored.
+    pub role_value: String,
+    /// Disabled account.
+    pub disabled: bool,
+    /// The viewer may manage this member.
+    pub manageable: bool,
+}
+
+/// A confirmation page for a destructive action (UI.md).
+#[derive(Debug, Template)]
+#[template(path = "confirm.html")]
+pub struct ConfirmPage {
+    /// Title.
+    pub title: &'static str,
+    /// Frame.
+    pub chrome: Chrome,
+    /// CSRF token.
+    pub csrf: String,
+    /// What will happen and what will be lost.
+    pub text: String,
+    /// Form target.
+    pub action: String,
+    /// Submit label.
+    pub button: &'static str,
+    /// Where Cancel goes.
+    pub cancel: String,
 }

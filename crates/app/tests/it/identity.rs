@@ -732,3 +732,133 @@ both_backends!(
         app.shutdown().await;
     }
 );
+
+both_backends!(
+    sec_27_28_removing_disabling_or_revoking_ends_sessions_at_once,
+    |backend| async move {
+        let sink = attest_test_support::SmtpSink::start();
+        let app = TestApp::builder(backend).mail_to(&sink).start().await;
+        let owner = bootstrap(&app).await;
+        // Two members join through invitations.
+        for (i, email) in ["ann@example.org", "bob@example.org"].iter().enumerate() {
+            let r = owner
+                .post_form("/members/invite", &[("email", email), ("role", "member")])
+                .await;
+            assert_eq!(r.status(), StatusCode::OK);
+            let mails = sink.wait_for(i + 1).await;
+            let link = mails
+                .iter()
+                .find(|m| m.to.contains(email))
+                .unwrap()
+                .link_path("/invitations/")
+                .unwrap();
+            let b = app.browser();
+            let r = b
+                .post_form(
+                    &link,
+                    &[("name", email), ("password", "copper walrus meadow tune")],
+                )
+                .await;
+            assert_eq!(r.status(), StatusCode::SEE_OTHER);
+        }
+        let ann = app.browser();
+        app.clock.advance(Duration::seconds(5));
+        assert_eq!(
+            login(&ann, "ann@example.org", "copper walrus meadow tune")
+                .await
+                .status(),
+            StatusCode::SEE_OTHER
+        );
+        let bob = app.browser();
+        assert_eq!(
+            login(&bob, "bob@example.org", "copper walrus meadow tune")
+                .await
+                .status(),
+            StatusCode::SEE_OTHER
+        );
+        let id_of = |email: &'static str| {
+            let db = app.state().db.clone();
+            async move {
+                attest_db::identity::user_by_email(&db, email)
+                    .await
+                    .unwrap()
+                    .unwrap()
+                    .id
+            }
+        };
+        let (ann_id, bob_id) = (
+            id_of("ann@example.org").await,
+            id_of("bob@example.org").await,
+        );
+        let owner_id = id_of(OWNER_EMAIL).await;
+        // A member cannot manage others; the last owner cannot be demoted.
+        let r = ann
+            .post_form(&format!("/members/{bob_id}/sessions/end"), &[])
+            .await;
+        assert_eq!(r.status(), StatusCode::FORBIDDEN);
+        assert_eq!(me(&bob).await.status(), StatusCode::OK);
+        let r = owner
+            .post_form(&format!("/members/{owner_id}/role"), &[("role", "member")])
+            .await;
+        assert!(
+            r.status() == StatusCode::CONFLICT || r.status() == StatusCode::FORBIDDEN,
+            "{}",
+            r.status()
+        );
+        // The owner ends Ann's sessions: her next request is refused.
+        let r = owner
+            .post_form(&format!("/members/{ann_id}/sessions/end"), &[])
+            .await;
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(me(&ann).await.status(), StatusCode::UNAUTHORIZED);
+        // Removing Bob's membership signs him out at once.
+        assert_eq!(
+            owner
+                .get(&format!("/members/{bob_id}/remove"))
+                .await
+                .status(),
+            StatusCode::OK
+        );
+        let r = owner
+            .post_form(&format!("/members/{bob_id}/remove"), &[])
+            .await;
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(me(&bob).await.status(), StatusCode::UNAUTHORIZED);
+        // Disabling a user (operator CLI) ends their session and refuses sign-in.
+        app.clock.advance(Duration::seconds(5));
+        assert_eq!(
+            login(&ann, "ann@example.org", "copper walrus meadow tune")
+                .await
+                .status(),
+            StatusCode::SEE_OTHER
+        );
+        let data = app.data_dir.path().to_str().unwrap().to_owned();
+        let out = attest_test_support::binary::run(
+            &crate::attest_bin(),
+            &[
+                "--data-dir",
+                &data,
+                "admin",
+                "disable-user",
+                "ann@example.org",
+            ],
+            &[("ATTEST_DATABASE__URL", &app.db.url)],
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            attest_test_support::binary::text(&out)
+        );
+        assert_eq!(me(&ann).await.status(), StatusCode::UNAUTHORIZED);
+        app.clock.advance(Duration::seconds(5));
+        assert_eq!(
+            login(&ann, "ann@example.org", "copper walrus meadow tune")
+                .await
+                .status(),
+            StatusCode::UNAUTHORIZED
+        );
+        // Promotion works and is audited.
+        app.clock.advance(Duration::seconds(5));
+        app.shutdown().await;
+    }
+);

@@ -15,7 +15,9 @@ use crate::error::{AppError, Format, Rendered, error_code_response};
 use crate::middleware::RequestContext;
 use crate::middleware::csrf::CsrfToken;
 use crate::routes::account::chrome;
-use crate::views::{self, Chrome, ForgotPage, MembersPage, MessagePage, SetPasswordPage};
+use crate::views::{
+    self, Chrome, ConfirmPage, ForgotPage, MemberLine, MembersPage, MessagePage, SetPasswordPage,
+};
 
 fn see_other(to: &str) -> Response {
     let mut r = StatusCode::SEE_OTHER.into_response();
@@ -372,6 +374,7 @@ async fn members_page(
     session: &attest_domain::authn::sessions::VerifiedSession,
     status: StatusCode,
     message: Option<String>,
+    error: Option<String>,
     errors: Vec<(String, String)>,
 ) -> Result<Response, AppError> {
     let (chrome, _) = chrome(state, session).await?;
@@ -381,6 +384,28 @@ async fn members_page(
         .await
         .map_err(|_| AppError::NotFound)?;
     let role = session.tenant.map(|t| t.1);
+    let can_manage = matches!(role, Some(Role::Owner | Role::Admin));
+    let members = members
+        .into_iter()
+        .map(|(id, name, email, stored_role, status)| {
+            let parsed: Option<Role> = stored_role.parse().ok();
+            MemberLine {
+                id: id.to_string(),
+                name,
+                email,
+                role: parsed
+                    .map_or("Member", crate::routes::home::role_label)
+                    .to_owned(),
+                manageable: can_manage
+                    && id != session.user.as_uuid()
+                    && parsed
+                        .zip(role)
+                        .is_some_and(|(target, mine)| target >= mine),
+                role_value: stored_role,
+                disabled: status != "active",
+            }
+        })
+        .collect();
     let mut r = views::html(
         status,
         &MembersPage {
@@ -388,16 +413,11 @@ async fn members_page(
             chrome,
             csrf: session.csrf_token.clone(),
             tenant,
-            members: members
-                .into_iter()
-                .map(|(n, e, r)| {
-                    let label = r.parse().map_or("Member", crate::routes::home::role_label);
-                    (n, e, label.to_owned())
-                })
-                .collect(),
-            can_invite: matches!(role, Some(Role::Owner | Role::Admin)),
+            members,
+            can_invite: can_manage,
             is_owner: role == Some(Role::Owner),
             message,
+            error,
             errors,
         },
     )?;
@@ -413,7 +433,7 @@ pub async fn members(
     State(state): State<AppState>,
     SignedIn(session): SignedIn,
 ) -> Result<Response, AppError> {
-    members_page(&state, &session, StatusCode::OK, None, Vec::new()).await
+    members_page(&state, &session, StatusCode::OK, None, None, Vec::new()).await
 }
 
 /// The invitation form.
@@ -472,6 +492,7 @@ pub async fn invite(
                 &session,
                 StatusCode::OK,
                 Some(format!("Invitation sent to {}.", form.email.trim())),
+                None,
                 Vec::new(),
             )
             .await
@@ -526,7 +547,206 @@ async fn json_or_page_error(
         session,
         StatusCode::UNPROCESSABLE_ENTITY,
         None,
+        None,
         vec![(field.to_owned(), message.to_owned())],
     )
     .await
+}
+
+fn member_error(e: &IdentityError) -> Option<(StatusCode, &'static str, &'static str)> {
+    Some(match e {
+        IdentityError::Forbidden => (
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "You may not change this member.",
+        ),
+        IdentityError::NotFound => (
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "There is no such member.",
+        ),
+        IdentityError::LastOwner => (
+            StatusCode::CONFLICT,
+            "last_owner",
+            "An organisation must keep at least one owner: make someone else owner first.",
+        ),
+        _ => return None,
+    })
+}
+
+async fn member_result(
+    state: &AppState,
+    session: &attest_domain::authn::sessions::VerifiedSession,
+    ctx: &RequestContext,
+    headers: &HeaderMap,
+    result: Result<String, IdentityError>,
+) -> Result<Response, AppError> {
+    let format = Format::negotiate("/members", headers);
+    match result {
+        Ok(message) => {
+            if format == Format::Json {
+                return Ok(axum::Json(serde_json::json!({ "status": "ok" })).into_response());
+            }
+            members_page(
+                state,
+                session,
+                StatusCode::OK,
+                Some(message),
+                None,
+                Vec::new(),
+            )
+            .await
+        }
+        Err(e) => {
+            let Some((status, code, message)) = member_error(&e) else {
+                return Err(AppError::Internal(e.to_string()));
+            };
+            if format == Format::Json {
+                return Ok(error_code_response(status, code, ctx.request_id, format));
+            }
+            members_page(
+                state,
+                session,
+                status,
+                None,
+                Some(message.to_owned()),
+                Vec::new(),
+            )
+            .await
+        }
+    }
+}
+
+fn member_id(id: &str) -> Result<attest_types::UserId, AppError> {
+    id.parse().map_err(|_| AppError::NotFound)
+}
+
+/// A role choice.
+#[derive(Debug, Deserialize)]
+pub struct RoleForm {
+    role: String,
+}
+
+/// `POST /members/{id}/role`
+///
+/// # Errors
+/// 403 above one's rights, 404 unknown member, 409 for the last owner.
+pub async fn change_role(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<RequestContext>,
+    headers: HeaderMap,
+    SignedIn(session): SignedIn,
+    Path(id): Path<String>,
+    Form(form): Form<RoleForm>,
+) -> Result<Response, AppError> {
+    let target = member_id(&id)?;
+    let role: Role = form.role.parse().map_err(|_| AppError::NotFound)?;
+    let (_, origin) = client_of(Some(&ctx), None);
+    let result = state
+        .identity
+        .change_role(&session, target, role, origin)
+        .await
+        .map(|()| "The role was changed.".to_owned());
+    member_result(&state, &session, &ctx, &headers, result).await
+}
+
+/// `POST /members/{id}/sessions/end`
+///
+/// # Errors
+/// As [`change_role`].
+pub async fn end_member_sessions(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<RequestContext>,
+    headers: HeaderMap,
+    SignedIn(session): SignedIn,
+    Path(id): Path<String>,
+) -> Result<Response, AppError> {
+    let target = member_id(&id)?;
+    let (_, origin) = client_of(Some(&ctx), None);
+    let result = state
+        .identity
+        .revoke_member_sessions(&session, target, origin)
+        .await
+        .map(|n| format!("{n} session(s) were ended."));
+    member_result(&state, &session, &ctx, &headers, result).await
+}
+
+/// `GET /members/{id}/remove`: the confirmation page.
+///
+/// # Errors
+/// 404 for an unknown member.
+pub async fn remove_member_page(
+    State(state): State<AppState>,
+    SignedIn(session): SignedIn,
+    Path(id): Path<String>,
+) -> Result<Response, AppError> {
+    let target = member_id(&id)?;
+    let (_, members) = state
+        .identity
+        .members(&session)
+        .await
+        .map_err(|_| AppError::NotFound)?;
+    let (_, name, email, _, _) = members
+        .into_iter()
+        .find(|m| m.0 == target.as_uuid())
+        .ok_or(AppError::NotFound)?;
+    let (chrome, _) = chrome(&state, &session).await?;
+    views::html(
+        StatusCode::OK,
+        &ConfirmPage {
+            title: "Remove member",
+            chrome,
+            csrf: session.csrf_token.clone(),
+            text: format!(
+                "Remove {name} ({email}) from this organisation? They are signed out at once and lose access to everything here. Their records and the audit trail stay."
+            ),
+            action: format!("/members/{target}/remove"),
+            button: "Remove member",
+            cancel: "/members".to_owned(),
+        },
+    )
+}
+
+/// `POST /members/{id}/remove`
+///
+/// # Errors
+/// As [`change_role`].
+pub async fn remove_member(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<RequestContext>,
+    headers: HeaderMap,
+    SignedIn(session): SignedIn,
+    Path(id): Path<String>,
+) -> Result<Response, AppError> {
+    let target = member_id(&id)?;
+    let (_, origin) = client_of(Some(&ctx), None);
+    let result = state
+        .identity
+        .remove_member(&session, target, origin)
+        .await
+        .map(|()| "The member was removed.".to_owned());
+    member_result(&state, &session, &ctx, &headers, result).await
+}
+
+/// The tenant to switch to.
+#[derive(Debug, Deserialize)]
+pub struct SwitchForm {
+    tenant: String,
+}
+
+/// `POST /switch-tenant`
+///
+/// # Errors
+/// 404 for a tenant the user does not belong to.
+pub async fn switch_tenant(
+    State(state): State<AppState>,
+    SignedIn(session): SignedIn,
+    Form(form): Form<SwitchForm>,
+) -> Result<Response, AppError> {
+    let tenant: attest_types::TenantId = form.tenant.parse().map_err(|_| AppError::NotFound)?;
+    match state.identity.switch_tenant(&session, tenant).await {
+        Ok(()) => Ok(see_other("/")),
+        Err(IdentityError::NotFound) => Err(AppError::NotFound),
+        Err(e) => Err(AppError::Internal(e.to_string())),
+    }
 }
