@@ -1,18 +1,24 @@
-// End-to-end: a person sets up Attest, signs out, fails and then succeeds to sign in, all in
-// headless Chromium against the real server binary; then checks what the browser keeps
-// (no readable session cookie, no web storage), where it went (only the app's own origin),
-// and the pages' accessibility with axe-core.
+// End-to-end: a person sets up Attest and invites a colleague, who receives the invitation
+// by mail (a real SMTP sink), accepts it in a browser of her own, signs out, signs in and
+// signs out again, after which the used link is gone; the first person signs out, fails and
+// then succeeds to sign in. All in headless Chromium against the real server binary; then
+// checks what the browser keeps (no readable session cookie, no web storage), where it went
+// (only the app's own origin), and the pages' accessibility with axe-core.
 //
 // Run with ../scripts/e2e.sh (it installs Chromium and the npm packages when missing), or
 // `node --test` here. Environment:
 //   ATTEST_BIN  the server binary (default ${CARGO_TARGET_DIR:-~/.cache/attest-target}/debug/attest)
 //   CHROMIUM    the browser (default /usr/bin/chromium, Debian's package)
-// Leaves e2e/artifacts/: home.png (the signed-in start page), server.log (the server's
-// stderr), axe.json (every axe finding), and failure.png when a step failed.
+//   PYTHON      a Python 3 with aiosmtpd, the SMTP sink (default python3)
+// Leaves e2e/artifacts/: home.png (the owner's signed-in start page), invitee.png (the
+// invited colleague's), invitation.eml (the mail as received), server.log (the server's
+// stderr), smtp.log (the sink's output), axe.json (every axe finding), and failure.png /
+// failure-invitee.png (the owner's and the colleague's browser) when a step failed.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import net from 'node:net';
 import { createInterface } from 'node:readline';
 import { createRequire } from 'node:module';
 import fs from 'node:fs';
@@ -34,6 +40,7 @@ const ATTEST_BIN =
     'attest',
   );
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+const PYTHON = process.env.PYTHON || 'python3';
 
 const STEP_MS = 30_000; // the most any one step may take
 const ACTION_MS = 20_000; // the most any one browser action or navigation may take
@@ -45,6 +52,11 @@ const OWNER = {
   password: 'violet kettle ramp orbit',
 };
 const WRONG_PASSWORD = 'violet kettle ramp orbix';
+const INVITEE = {
+  name: 'Mia Member',
+  email: 'mia.member@example.org',
+  password: 'copper walrus meadow tune',
+};
 const SESSION_COOKIE = '__Host-attest-session';
 
 // Every child we start, so that even an abrupt exit of this process takes them along.
@@ -63,10 +75,10 @@ process.on('exit', () => {
  * Starts the server on a fresh data directory and resolves once it has printed its URL and
  * the bootstrap link. Stdout and stderr are read until the process exits.
  */
-function startServer(dataDir) {
+function startServer(dataDir, extraEnv = {}) {
   const child = spawn(ATTEST_BIN, ['--data-dir', dataDir, 'serve', '--listen', '127.0.0.1:0'], {
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, NO_COLOR: '1' },
+    env: { ...process.env, NO_COLOR: '1', ...extraEnv },
   });
   children.add(child);
   const log = fs.createWriteStream(path.join(ARTIFACTS, 'server.log'));
@@ -116,20 +128,241 @@ function startServer(dataDir) {
   return { child, ready, exited, stdout, stderrTail };
 }
 
+/** Stops the server: see stopProcess. */
+function stopServer(server) {
+  return stopProcess(server);
+}
+
+/** A TCP port on 127.0.0.1 that was free a moment ago. */
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const probe = net.createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address();
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
+/** The greeting line of an SMTP server on 127.0.0.1:port, or null (nothing there within 1 s). */
+function smtpGreeting(port) {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host: '127.0.0.1', port });
+    let received = '';
+    const done = (line) => {
+      socket.destroy();
+      resolve(line);
+    };
+    socket.setTimeout(1_000, () => done(null));
+    socket.on('data', (chunk) => {
+      received += chunk.toString('latin1');
+      const end = received.indexOf('\r\n');
+      if (end !== -1) {
+        socket.end('QUIT\r\n');
+        done(received.slice(0, end));
+      }
+    });
+    socket.once('error', () => done(null));
+    socket.once('close', () => done(null));
+  });
+}
+
+/**
+ * Starts aiosmtpd, a real SMTP server that stores every message in the maildir, on a free
+ * port, and resolves once it greets on it. Another process may take the port between
+ * the probe and the bind; then the sink exits and is started again on another port.
+ */
+async function startSmtpSink(maildir) {
+  const log = fs.createWriteStream(path.join(ARTIFACTS, 'smtp.log'));
+  const deadline = Date.now() + STEP_MS - 2_000;
+  const failures = [];
+  for (let attempt = 1; attempt <= 3; attempt += 1) {
+    const port = await freePort();
+    const child = spawn(
+      PYTHON,
+      ['-m', 'aiosmtpd', '-n', '-l', `127.0.0.1:${port}`, '-c', 'aiosmtpd.handlers.Mailbox', maildir],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    children.add(child);
+    const output = [];
+    for (const stream of [child.stdout, child.stderr]) {
+      stream.on('data', (chunk) => {
+        log.write(chunk);
+        output.push(chunk.toString());
+        while (output.length > 40) output.shift();
+      });
+    }
+    let ended = null;
+    const exited = new Promise((resolve) => {
+      child.on('exit', (code, signal) => {
+        children.delete(child);
+        ended = { code, signal };
+        resolve(ended);
+      });
+      child.on('error', (err) => {
+        children.delete(child);
+        ended = { code: null, signal: null, error: err.message };
+        resolve(ended);
+      });
+    });
+    const sink = { child, exited, port, maildir };
+    while (!ended && Date.now() < deadline) {
+      // aiosmtpd greets with "220 <host> Python SMTP <version>"; anything else on the port
+      // is another program that took it first.
+      const greeting = await smtpGreeting(port);
+      if (greeting && /^220 .*Python SMTP/.test(greeting)) {
+        if (!ended) return sink;
+        break;
+      }
+      await sleep(100);
+    }
+    if (!ended) {
+      await stopProcess(sink);
+      throw new Error(`the SMTP sink did not accept connections on port ${port} within ${STEP_MS} ms:\n${output.join('')}`);
+    }
+    failures.push(
+      `port ${port}: ${ended.error ?? `exited (code ${ended.code}, signal ${ended.signal})`}\n${output.join('')}`,
+    );
+    // Only a lost race for the port is worth another try.
+    if (!/address already in use|errno 98/i.test(output.join(''))) break;
+  }
+  throw new Error(
+    `cannot start the SMTP sink (${PYTHON} -m aiosmtpd; install it with pip install aiosmtpd ` +
+      `or apt-get install python3-aiosmtpd, or point PYTHON at a Python that has it):\n${failures.join('\n')}`,
+  );
+}
+
 /** SIGTERM, then SIGKILL if it has not gone within 10 s. Resolves with how it ended. */
-async function stopServer(server) {
-  if (server.child.exitCode !== null || server.child.signalCode !== null) return server.exited;
-  server.child.kill('SIGTERM');
+async function stopProcess(proc) {
+  if (proc.child.exitCode !== null || proc.child.signalCode !== null) return proc.exited;
+  proc.child.kill('SIGTERM');
   let timer;
   const timeout = new Promise((resolve) => {
     timer = setTimeout(resolve, 10_000, null);
   });
-  const ended = await Promise.race([server.exited, timeout]);
+  const ended = await Promise.race([proc.exited, timeout]);
   clearTimeout(timer);
   if (ended) return ended;
-  server.child.kill('SIGKILL');
-  await server.exited;
+  proc.child.kill('SIGKILL');
+  await proc.exited;
   return { code: null, signal: 'SIGKILL (did not stop on SIGTERM within 10 s)' };
+}
+
+/** Decodes RFC 2047 encoded words (=?utf-8?B?…?= and =?utf-8?Q?…?=) in a header value. */
+function decodeWords(value) {
+  return value
+    .replace(/\?=\s+=\?/g, '?==?')
+    .replace(/=\?([^?]+)\?([BbQq])\?([^?]*)\?=/g, (_, charset, kind, text) => {
+      const bytes =
+        kind.toUpperCase() === 'B'
+          ? Buffer.from(text, 'base64')
+          : qpBytes(text.replace(/_/g, ' '));
+      return new TextDecoder(charset.toLowerCase()).decode(bytes);
+    });
+}
+
+/** The bytes of quoted-printable text (soft line breaks already removed). */
+function qpBytes(text) {
+  const out = [];
+  for (let i = 0; i < text.length; i += 1) {
+    const hex = text[i] === '=' ? text.slice(i + 1, i + 3) : '';
+    if (/^[0-9A-Fa-f]{2}$/.test(hex)) {
+      out.push(parseInt(hex, 16));
+      i += 2;
+    } else {
+      out.push(...Buffer.from(text[i], 'utf8'));
+    }
+  }
+  return Buffer.from(out);
+}
+
+/**
+ * Reads a single-part mail as stored by the sink: its headers (lower-case names, folded
+ * lines joined, encoded words decoded) and its body decoded from 7bit, 8bit,
+ * quoted-printable or base64.
+ */
+function parseMail(raw) {
+  const text = raw.replace(/\r\n/g, '\n');
+  const split = text.indexOf('\n\n');
+  const head = split === -1 ? text : text.slice(0, split);
+  const encodedBody = split === -1 ? '' : text.slice(split + 2);
+  const headers = {};
+  for (const line of head.replace(/\n[ \t]+/g, ' ').split('\n')) {
+    const colon = line.indexOf(':');
+    if (colon > 0) headers[line.slice(0, colon).trim().toLowerCase()] = decodeWords(line.slice(colon + 1).trim());
+  }
+  const type = headers['content-type'] ?? 'text/plain';
+  assert.match(type, /^text\/plain\b/i, `the mail is plain text (Content-Type: ${type})`);
+  const charset = (type.match(/charset="?([^";\s]+)"?/i)?.[1] ?? 'us-ascii').toLowerCase();
+  const encoding = (headers['content-transfer-encoding'] ?? '7bit').toLowerCase();
+  let bytes;
+  switch (encoding) {
+    case '7bit':
+    case '8bit':
+    case 'binary':
+      bytes = Buffer.from(encodedBody, 'utf8');
+      break;
+    case 'quoted-printable':
+      // Trailing white space is padding; "=" at the end of a line is a soft line break.
+      bytes = qpBytes(encodedBody.replace(/[ \t]+$/gm, '').replace(/=\n/g, ''));
+      break;
+    case 'base64':
+      bytes = Buffer.from(encodedBody.replace(/\s+/g, ''), 'base64');
+      break;
+    default:
+      assert.fail(`unexpected Content-Transfer-Encoding: ${encoding}`);
+  }
+  const decoder = charset === 'us-ascii' ? 'utf-8' : charset; // ASCII is a subset of UTF-8
+  return { headers, encoding, body: new TextDecoder(decoder).decode(bytes) };
+}
+
+/** The messages in the maildir's new/ folder addressed to `to`, waiting up to `ms` for one. */
+async function mailsTo(maildir, to, ms) {
+  const dir = path.join(maildir, 'new');
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const found = [];
+    for (const name of fs.existsSync(dir) ? fs.readdirSync(dir).sort() : []) {
+      const raw = fs.readFileSync(path.join(dir, name), 'utf8');
+      const mail = parseMail(raw);
+      if ((mail.headers.to ?? '').toLowerCase().includes(to.toLowerCase())) found.push({ name, raw, ...mail });
+    }
+    if (found.length > 0) return found;
+    if (Date.now() > deadline) {
+      const count = fs.existsSync(dir) ? fs.readdirSync(dir).length : 0;
+      assert.fail(`no mail to ${to} reached the SMTP sink within ${ms} ms (${count} other messages)`);
+    }
+    await sleep(200);
+  }
+}
+
+/** Headless Chromium with its own fresh profile; every request is recorded in `requests`. */
+async function launchBrowser(profileDir, requests) {
+  const context = await chromium.launchPersistentContext(profileDir, {
+    executablePath: CHROMIUM,
+    headless: true,
+    timeout: STEP_MS,
+    ignoreHTTPSErrors: true,
+    viewport: { width: 1280, height: 800 },
+    locale: 'en-GB',
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1, EXCLUDE localhost',
+    ],
+  });
+  context.setDefaultTimeout(ACTION_MS);
+  context.setDefaultNavigationTimeout(ACTION_MS);
+  context.on('request', (r) => requests.push(`${r.method()} ${r.url()}`));
+  const page = context.pages()[0] ?? (await context.newPage());
+  return { context, page };
 }
 
 /** Runs axe-core in the page: its violations and the checks it could not decide. */
@@ -156,18 +389,31 @@ async function axe(page) {
   };
 }
 
-test('Attest in a browser: bootstrap, account, sign out, sign in, privacy, accessibility', { timeout: 300_000 }, async (t) => {
+test('Attest in a browser: bootstrap, invite, accept, sign in, sign out, account, privacy, accessibility', { timeout: 600_000 }, async (t) => {
   fs.mkdirSync(ARTIFACTS, { recursive: true });
-  for (const stale of ['home.png', 'failure.png', 'axe.json', 'server.log']) {
+  for (const stale of [
+    'home.png',
+    'invitee.png',
+    'failure.png',
+    'failure-invitee.png',
+    'axe.json',
+    'server.log',
+    'smtp.log',
+    'invitation.eml',
+  ]) {
     fs.rmSync(path.join(ARTIFACTS, stale), { force: true });
   }
   assert.ok(fs.existsSync(ATTEST_BIN), `the server binary ${ATTEST_BIN} is missing (set ATTEST_BIN)`);
   assert.ok(fs.existsSync(CHROMIUM), `the browser ${CHROMIUM} is missing (set CHROMIUM)`);
 
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'attest-e2e-'));
+  let sink;
   let server;
-  let context;
+  let context; // the owner's browser
   let page;
+  let inviteeContext; // the invited colleague's browser, with a profile of its own
+  let invitee;
+  let invitationLink;
   let failed = false;
   const requests = [];
   const axeFindings = {};
@@ -182,11 +428,13 @@ test('Attest in a browser: bootstrap, account, sign out, sign in, privacy, acces
         passed = true;
       } catch (err) {
         failed = true;
-        if (page) {
-          await page
-            .screenshot({ path: path.join(ARTIFACTS, 'failure.png'), fullPage: true, timeout: 5_000 })
-            .catch(() => {});
-          err.message += `\n(page was at ${page.url()}; see e2e/artifacts/failure.png)`;
+        for (const [who, p, file] of [
+          ['the owner', page, 'failure.png'],
+          ['the invitee', invitee, 'failure-invitee.png'],
+        ]) {
+          if (!p) continue;
+          await p.screenshot({ path: path.join(ARTIFACTS, file), fullPage: true, timeout: 5_000 }).catch(() => {});
+          err.message += `\n(${who}'s page was at ${p.url()}; see e2e/artifacts/${file})`;
         }
         throw err;
       }
@@ -194,8 +442,8 @@ test('Attest in a browser: bootstrap, account, sign out, sign in, privacy, acces
     if (!passed) failed = true;
   };
 
-  const accessible = async (label) => {
-    const { passed, violations, incomplete } = await axe(page);
+  const accessible = async (label, inPage = page) => {
+    const { passed, violations, incomplete } = await axe(inPage);
     axeFindings[label] = { passed, violations, incomplete };
     assert.ok(passed > 10, `axe ran on ${label} (it passed only ${passed} rules)`);
     for (const v of violations) {
@@ -215,6 +463,7 @@ test('Attest in a browser: bootstrap, account, sign out, sign in, privacy, acces
   // Submits a form with its button, as a person would, and checks the status the server
   // answered the POST with; on a surprise, says what the browser sent and what came back.
   const submit = async (button, expectedStatus) => {
+    const page = button.page();
     const posted = page.waitForResponse((r) => r.request().method() === 'POST');
     await button.click();
     const response = await posted;
@@ -233,8 +482,17 @@ test('Attest in a browser: bootstrap, account, sign out, sign in, privacy, acces
   };
 
   try {
+    await step('an SMTP sink starts and accepts connections', async () => {
+      sink = await startSmtpSink(path.join(tmp, 'maildir'));
+    });
+
     await step('the server starts and prints a bootstrap link', async () => {
-      server = startServer(path.join(tmp, 'data'));
+      server = startServer(path.join(tmp, 'data'), {
+        ATTEST_MAIL__SMTP_HOST: '127.0.0.1',
+        ATTEST_MAIL__SMTP_PORT: String(sink.port),
+        ATTEST_MAIL__SECURITY: 'none',
+        ATTEST_MAIL__FROM: 'Attest <attest@example.org>',
+      });
       const { origin, bootstrap } = await server.ready;
       assert.match(origin, /^https:\/\/localhost:\d+$/);
       assert.ok(bootstrap.startsWith(`${origin}/bootstrap/`), bootstrap);
@@ -243,29 +501,7 @@ test('Attest in a browser: bootstrap, account, sign out, sign in, privacy, acces
     });
 
     await step('Chromium starts with a fresh profile', async () => {
-      context = await chromium.launchPersistentContext(path.join(tmp, 'profile'), {
-        executablePath: CHROMIUM,
-        headless: true,
-        timeout: STEP_MS,
-        ignoreHTTPSErrors: true,
-        viewport: { width: 1280, height: 800 },
-        locale: 'en-GB',
-        args: [
-          '--headless',
-          '--no-sandbox',
-          '--disable-gpu',
-          '--disable-quic',
-          '--no-first-run',
-          '--disable-background-networking',
-          '--disable-component-update',
-          '--disable-sync',
-          '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1, EXCLUDE localhost',
-        ],
-      });
-      context.setDefaultTimeout(ACTION_MS);
-      context.setDefaultNavigationTimeout(ACTION_MS);
-      context.on('request', (r) => requests.push(`${r.method()} ${r.url()}`));
-      page = context.pages()[0] ?? (await context.newPage());
+      ({ context, page } = await launchBrowser(path.join(tmp, 'profile'), requests));
     });
 
     await step('the bootstrap link creates the organisation and signs the owner in', async () => {
@@ -292,6 +528,119 @@ test('Attest in a browser: bootstrap, account, sign out, sign in, privacy, acces
     await step('the signed-in start page looks right and is accessible', async () => {
       await page.screenshot({ path: path.join(ARTIFACTS, 'home.png'), fullPage: true });
       await accessible('/');
+    });
+
+    await step('the owner invites a colleague from the accessible members page', async () => {
+      const response = await page.goto(`${server.origin}/members`);
+      assert.equal(response.status(), 200);
+      await page.getByRole('heading', { name: `Members of ${OWNER.tenant}`, level: 1 }).waitFor();
+      const rows = page.getByRole('region', { name: `Members of ${OWNER.tenant}` }).locator('tbody tr');
+      assert.equal(await rows.count(), 1, 'only the owner is a member yet');
+      // Name, email, role; owners and administrators also get a column of actions.
+      const cells = async (row) => (await row.getByRole('cell').allInnerTexts()).slice(0, 3).map((c) => c.trim());
+      assert.deepEqual(await cells(rows.first()), [OWNER.name, OWNER.email, 'Owner']);
+      const form = page.getByRole('region', { name: 'Invite a colleague' });
+      assert.deepEqual(
+        await form.locator('#role option').evaluateAll((options) => options.map((o) => o.value)),
+        ['member', 'admin', 'owner'],
+      );
+      await accessible('/members');
+      await form.getByLabel('Email address', { exact: true }).fill(INVITEE.email);
+      await form.getByLabel('Role', { exact: true }).selectOption('member');
+      await submit(form.getByRole('button', { name: 'Send invitation' }), 200);
+      await page
+        .getByRole('status')
+        .getByText(`Invitation sent to ${INVITEE.email}.`, { exact: true })
+        .waitFor();
+      await accessible('/members (after an invitation)');
+    });
+
+    await step('the invitation arrives by mail with a one-time link and no password', async () => {
+      const mails = await mailsTo(sink.maildir, INVITEE.email, STEP_MS - 5_000);
+      assert.equal(mails.length, 1, `one invitation to ${INVITEE.email}, got ${mails.length}`);
+      const [mail] = mails;
+      fs.writeFileSync(path.join(ARTIFACTS, 'invitation.eml'), mail.raw);
+      t.diagnostic(`invitation mail: Content-Transfer-Encoding ${mail.encoding}, subject "${mail.headers.subject}"`);
+      assert.equal(mail.headers.from, 'Attest <attest@example.org>');
+      assert.equal(mail.headers.subject, `Invitation to ${OWNER.tenant} on Attest`);
+      assert.match(mail.body, new RegExp(`invited to join ${OWNER.tenant}`));
+      for (const [what, text] of [
+        ['decoded body', mail.body],
+        ['raw message', mail.raw],
+      ]) {
+        assert.doesNotMatch(text, /password\s*:/i, `the mail's ${what} never carries a password`);
+      }
+      const links = [...new Set(mail.body.match(/https:\/\/[^\s<>"]+/g) ?? [])];
+      assert.equal(links.length, 1, `exactly one link in the mail: ${links.join(', ')}`);
+      const link = new URL(links[0]);
+      assert.equal(link.origin, server.origin, 'the link points at this server');
+      assert.match(link.pathname, /^\/invitations\/[A-Za-z0-9_-]{43}$/, `an invitation link: ${link.href}`);
+      assert.equal(link.search + link.hash, '');
+      invitationLink = link.href;
+    });
+
+    await step('the colleague accepts the invitation in a browser of her own', async () => {
+      ({ context: inviteeContext, page: invitee } = await launchBrowser(path.join(tmp, 'profile-invitee'), requests));
+      assert.deepEqual(await inviteeContext.cookies(), [], 'a fresh browser without cookies');
+      const response = await invitee.goto(invitationLink);
+      assert.equal(response.status(), 200);
+      assert.equal(await invitee.title(), 'Accept your invitation · Attest');
+      await invitee.getByRole('heading', { name: 'Accept your invitation', level: 1 }).waitFor();
+      await invitee.getByText(`You have been invited to join ${OWNER.tenant}.`).waitFor();
+      await accessible('/invitations/<token>', invitee);
+      await invitee.locator('#name').fill(INVITEE.name);
+      await invitee.locator('#password').fill(INVITEE.password);
+      await submit(invitee.getByRole('button', { name: 'Accept invitation' }), 303);
+      await invitee.waitForURL(`${server.origin}/`);
+      const header = invitee.getByRole('banner');
+      await header.getByText(INVITEE.email, { exact: true }).waitFor();
+      await header.getByRole('button', { name: 'Sign out' }).waitFor();
+      const orgs = invitee.getByRole('region', { name: 'Your organisations' });
+      const row = orgs.getByRole('row').filter({ hasText: OWNER.tenant });
+      await row.waitFor();
+      assert.equal(await orgs.locator('tbody tr').count(), 1, 'one organisation');
+      assert.deepEqual(await row.getByRole('cell').allInnerTexts(), [OWNER.tenant, 'Member', 'Current']);
+      await invitee.screenshot({ path: path.join(ARTIFACTS, 'invitee.png'), fullPage: true });
+      await accessible('/ (the invitee)', invitee);
+    });
+
+    await step('the owner sees the colleague among the members', async () => {
+      await page.goto(`${server.origin}/members`);
+      const rows = page.getByRole('region', { name: `Members of ${OWNER.tenant}` }).locator('tbody tr');
+      const row = rows.filter({ hasText: INVITEE.email });
+      await row.waitFor();
+      const cells = (await row.getByRole('cell').allInnerTexts()).slice(0, 3).map((c) => c.trim());
+      assert.deepEqual(cells, [INVITEE.name, INVITEE.email, 'Member']);
+      assert.equal(await rows.count(), 2);
+    });
+
+    await step('the colleague signs out, signs in with her password, and signs out again', async () => {
+      const signOut = async () => {
+        await submit(invitee.getByRole('banner').getByRole('button', { name: 'Sign out' }), 303);
+        await invitee.waitForURL(`${server.origin}/login`);
+        await invitee.getByRole('heading', { name: 'Sign in', level: 1 }).waitFor();
+        assert.equal(await invitee.getByRole('button', { name: 'Sign out' }).count(), 0);
+        const cookies = await inviteeContext.cookies();
+        assert.ok(!cookies.some((c) => c.name === SESSION_COOKIE), 'the session cookie is gone');
+      };
+      await signOut();
+      const response = await invitee.goto(`${server.origin}/login`);
+      assert.equal(response.status(), 200);
+      await invitee.locator('#email').fill(INVITEE.email);
+      await invitee.locator('#password').fill(INVITEE.password);
+      await submit(invitee.getByRole('button', { name: 'Sign in' }), 303);
+      await invitee.waitForURL(`${server.origin}/`);
+      await invitee.getByRole('banner').getByText(INVITEE.email, { exact: true }).waitFor();
+      const row = invitee.getByRole('region', { name: 'Your organisations' }).getByRole('row').filter({ hasText: OWNER.tenant });
+      assert.deepEqual(await row.getByRole('cell').allInnerTexts(), [OWNER.tenant, 'Member', 'Current']);
+      await signOut();
+    });
+
+    await step('the used invitation link is gone (410)', async () => {
+      const response = await invitee.goto(invitationLink);
+      assert.equal(response.status(), 410, `GET /invitations/<token> after use answered ${response.status()}`);
+      assert.equal(await invitee.locator('#password').count(), 0, 'no form to accept it again');
+      assert.equal(await invitee.getByRole('button', { name: 'Accept invitation' }).count(), 0);
     });
 
     await step('the account page lists exactly one active session, this one', async () => {
@@ -380,7 +729,7 @@ test('Attest in a browser: bootstrap, account, sign out, sign in, privacy, acces
       assert.ok(requests.length > 0);
       const foreign = requests.filter((r) => new URL(r.split(' ')[1]).origin !== server.origin);
       assert.deepEqual(foreign, [], 'requests to other origins');
-      t.diagnostic(`${requests.length} requests, all to ${server.origin}`);
+      t.diagnostic(`${requests.length} requests from both browsers, all to ${server.origin}`);
     });
 
     await step('the server stops cleanly on SIGTERM', async () => {
@@ -389,8 +738,10 @@ test('Attest in a browser: bootstrap, account, sign out, sign in, privacy, acces
     });
   } finally {
     fs.writeFileSync(path.join(ARTIFACTS, 'axe.json'), `${JSON.stringify(axeFindings, null, 2)}\n`);
+    if (inviteeContext) await inviteeContext.close().catch(() => {});
     if (context) await context.close().catch(() => {});
     if (server) await stopServer(server).catch(() => {});
+    if (sink) await stopProcess(sink).catch(() => {});
     fs.rmSync(tmp, { recursive: true, force: true, maxRetries: 3 });
   }
 });

@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # End-to-end test in a real browser: headless Chromium (Debian's package) driven by
-# playwright-core, with an axe-core accessibility check, against the built server binary.
+# playwright-core, with an axe-core accessibility check, against the built server binary,
+# which sends its mail to an SMTP sink (Python's aiosmtpd) that keeps it in a maildir.
 # Usage: ./scripts/e2e.sh        (build the server first: cargo build -p attest-app)
-# Environment: ATTEST_BIN (the server binary), CHROMIUM (the browser, default /usr/bin/chromium).
-# Installs what is missing: Debian's chromium (as root), and e2e/node_modules (npm ci).
-# Artifacts (screenshot, server log, axe findings) land in e2e/artifacts/.
+# Environment: ATTEST_BIN (the server binary), CHROMIUM (the browser, default /usr/bin/chromium),
+# PYTHON (a Python 3 with aiosmtpd, default python3).
+# Installs what is missing: Debian's chromium and python3-aiosmtpd (as root, when python3 is
+# Debian's), and e2e/node_modules (npm ci).
+# Artifacts (screenshots, server and SMTP logs, the invitation mail, axe findings) land in
+# e2e/artifacts/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,6 +34,19 @@ if [ ! -x "$chromium" ]; then
   fi
 fi
 export CHROMIUM="$chromium"
+
+python="${PYTHON:-python3}"
+if ! "$python" -c 'import aiosmtpd' 2>/dev/null; then
+  if [ "$(command -v "$python" || true)" = /usr/bin/python3 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    step "installing python3-aiosmtpd (Debian package)"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-aiosmtpd >/dev/null
+  else
+    echo "e2e: $python cannot import aiosmtpd (the SMTP sink): pip install aiosmtpd, apt-get install python3-aiosmtpd, or set PYTHON." >&2
+    exit 1
+  fi
+fi
+export PYTHON="$python"
 
 for tool in node npm; do
   command -v "$tool" >/dev/null || { echo "e2e: $tool is not installed (Node.js 20 or later is needed)." >&2; exit 1; }

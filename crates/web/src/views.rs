@@ -79,8 +79,23 @@ pub struct HomePage {
     pub chrome: Chrome,
     /// Database and schema are fine.
     pub ready: bool,
-    /// The user's organisations and roles.
-    pub tenants: Vec<(String, String)>,
+    /// CSRF token for the switch forms.
+    pub csrf: String,
+    /// The user's organisations.
+    pub tenants: Vec<TenantLine>,
+}
+
+/// One of the user's organisations on the start page.
+#[derive(Debug, Clone)]
+pub struct TenantLine {
+    /// Id.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// Role as shown.
+    pub role: String,
+    /// The session works in it.
+    pub current: bool,
 }
 
 /// The sign-in form.

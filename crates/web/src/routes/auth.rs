@@ -190,6 +190,9 @@ pub async fn logout(
             .map_err(|e| AppError::Internal(e.to_string()))?;
     }
     let mut r = see_other("/login");
+    if let Some(SignedIn(s)) = &session {
+        crate::auth::tag(&mut r, s);
+    }
     r.headers_mut()
         .append(header::SET_COOKIE, cookies::clear_session());
     r.headers_mut().insert(

@@ -8,7 +8,7 @@ use crate::AppState;
 use crate::auth::{SignedIn, tag};
 use crate::error::AppError;
 use crate::routes::account::chrome;
-use crate::views::{self, Chrome, HomePage};
+use crate::views::{self, Chrome, HomePage, TenantLine};
 
 /// `GET /`
 ///
@@ -19,20 +19,26 @@ pub async fn home(
     session: Option<SignedIn>,
 ) -> Result<Response, AppError> {
     let ready = attest_domain::health::readiness(&state.db).await.is_ok();
-    let (chrome, tenants) = match &session {
+    let (chrome, tenants, csrf) = match &session {
         Some(SignedIn(s)) => {
             let (c, _) = chrome(&state, s).await?;
+            let current = s.tenant.map(|t| t.0);
             let tenants = state
                 .identity
                 .tenants_of(s.user)
                 .await
                 .map_err(|e| AppError::Internal(e.to_string()))?
                 .into_iter()
-                .map(|(_, name, role)| (name, role_label(role).to_owned()))
+                .map(|(id, name, role)| TenantLine {
+                    id: id.to_string(),
+                    name,
+                    role: role_label(role).to_owned(),
+                    current: Some(id) == current,
+                })
                 .collect();
-            (c, tenants)
+            (c, tenants, s.csrf_token.clone())
         }
-        None => (Chrome::default(), Vec::new()),
+        None => (Chrome::default(), Vec::new(), String::new()),
     };
     let mut r = views::html(
         StatusCode::OK,
@@ -40,6 +46,7 @@ pub async fn home(
             title: "Attest",
             chrome,
             ready,
+            csrf,
             tenants,
         },
     )?;
