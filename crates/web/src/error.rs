@@ -126,6 +126,29 @@ pub fn error_code_response(
     response
 }
 
+/// A JSON error about one input field: `{"error", "field", "message", "id"}`.
+#[must_use]
+pub fn field_error_response(
+    status: StatusCode,
+    code: &str,
+    field: &str,
+    message: &str,
+    request_id: RequestId,
+) -> Response {
+    let mut r = (
+        status,
+        axum::Json(serde_json::json!({
+            "error": code,
+            "field": field,
+            "message": message,
+            "id": request_id.to_string(),
+        })),
+    )
+        .into_response();
+    r.extensions_mut().insert(Rendered);
+    r
+}
+
 /// Messages for the specific codes.
 fn specific_message(code: &str) -> Option<&'static str> {
     Some(match code {

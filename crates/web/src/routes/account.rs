@@ -179,9 +179,13 @@ pub async fn change_password(
         Err(e) => return Err(AppError::Internal(e.to_string())),
     };
     if format == Format::Json {
-        let mut r = (status, Json(serde_json::json!({ "error": code, "field": field, "message": message, "id": ctx.request_id.to_string() }))).into_response();
-        r.extensions_mut().insert(crate::error::Rendered);
-        return Ok(r);
+        return Ok(crate::error::field_error_response(
+            status,
+            code,
+            field,
+            &message,
+            ctx.request_id,
+        ));
     }
     account_page(
         &state,

@@ -6,7 +6,7 @@ use attest_domain::identity::IdentityError;
 use axum::Form;
 use axum::extract::{Extension, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use serde::Deserialize;
 
 use crate::AppState;
@@ -15,6 +15,7 @@ use crate::cookies;
 use crate::error::{AppError, Format, error_code_response};
 use crate::middleware::RequestContext;
 use crate::middleware::csrf::{CsrfToken, clear_site_data};
+use crate::routes::{see_other, with_session_cookie};
 use crate::views::{self, BootstrapPage, Chrome, LoginPage};
 
 /// Only same-origin relative paths are followed after sign-in (SEC-54).
@@ -32,21 +33,6 @@ pub fn safe_next(next: Option<&str>) -> String {
         }
         _ => "/".to_owned(),
     }
-}
-
-fn see_other(to: &str) -> Response {
-    let mut r = StatusCode::SEE_OTHER.into_response();
-    if let Ok(v) = HeaderValue::from_str(to) {
-        r.headers_mut().insert(header::LOCATION, v);
-    }
-    r
-}
-
-fn with_session_cookie(mut r: Response, token: &str) -> Response {
-    if let Some(c) = cookies::session(token) {
-        r.headers_mut().append(header::SET_COOKIE, c);
-    }
-    r
 }
 
 /// `?next=…&reason=…` on the sign-in page.
@@ -297,13 +283,13 @@ pub async fn bootstrap(
             message,
         }) => {
             if Format::negotiate("/bootstrap", &headers) == Format::Json {
-                let mut r = (
+                return Ok(crate::error::field_error_response(
                     StatusCode::UNPROCESSABLE_ENTITY,
-                    axum::Json(serde_json::json!({ "error": code, "field": field, "message": message, "id": ctx.request_id.to_string() })),
-                )
-                    .into_response();
-                r.extensions_mut().insert(crate::error::Rendered);
-                return Ok(r);
+                    code,
+                    field,
+                    &message,
+                    ctx.request_id,
+                ));
             }
             views::html(
                 StatusCode::UNPROCESSABLE_ENTITY,

@@ -11,37 +11,14 @@ use serde::Deserialize;
 
 use crate::AppState;
 use crate::auth::{SignedIn, client_of, tag};
-use crate::error::{AppError, Format, Rendered, error_code_response};
+use crate::error::{AppError, Format, error_code_response, field_error_response};
 use crate::middleware::RequestContext;
 use crate::middleware::csrf::CsrfToken;
 use crate::routes::account::chrome;
+use crate::routes::see_other;
 use crate::views::{
     self, Chrome, ConfirmPage, ForgotPage, MemberLine, MembersPage, MessagePage, SetPasswordPage,
 };
-
-fn see_other(to: &str) -> Response {
-    let mut r = StatusCode::SEE_OTHER.into_response();
-    if let Ok(v) = HeaderValue::from_str(to) {
-        r.headers_mut().insert(header::LOCATION, v);
-    }
-    r
-}
-
-fn json_error(
-    status: StatusCode,
-    code: &str,
-    field: &str,
-    message: &str,
-    ctx: &RequestContext,
-) -> Response {
-    let mut r = (
-        status,
-        axum::Json(serde_json::json!({ "error": code, "field": field, "message": message, "id": ctx.request_id.to_string() })),
-    )
-        .into_response();
-    r.extensions_mut().insert(Rendered);
-    r
-}
 
 /// `GET /forgot`
 ///
@@ -201,12 +178,12 @@ pub async fn reset(
             field,
         }) => {
             if format == Format::Json {
-                return Ok(json_error(
+                return Ok(field_error_response(
                     StatusCode::UNPROCESSABLE_ENTITY,
                     code,
                     field,
                     &message,
-                    &ctx,
+                    ctx.request_id,
                 ));
             }
             views::html(
@@ -317,25 +294,22 @@ pub async fn accept_invitation(
         )
         .await
     {
-        Ok((session_token, _)) => {
-            let mut r = see_other("/");
-            if let Some(c) = crate::cookies::session(&session_token.0) {
-                r.headers_mut().append(header::SET_COOKIE, c);
-            }
-            Ok(r)
-        }
+        Ok((session_token, _)) => Ok(crate::routes::with_session_cookie(
+            see_other("/"),
+            &session_token.0,
+        )),
         Err(IdentityError::Invalid {
             code,
             message,
             field,
         }) => {
             if format == Format::Json {
-                return Ok(json_error(
+                return Ok(field_error_response(
                     StatusCode::UNPROCESSABLE_ENTITY,
                     code,
                     field,
                     &message,
-                    &ctx,
+                    ctx.request_id,
                 ));
             }
             let view = state
@@ -534,12 +508,12 @@ async fn json_or_page_error(
     message: &str,
 ) -> Result<Response, AppError> {
     if format == Format::Json {
-        return Ok(json_error(
+        return Ok(field_error_response(
             StatusCode::UNPROCESSABLE_ENTITY,
             code,
             field,
             message,
-            ctx,
+            ctx.request_id,
         ));
     }
     members_page(
