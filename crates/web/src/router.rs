@@ -31,6 +31,8 @@ pub const PUBLIC_ROUTES: &[&str] = &[
     "/favicon.ico",
     "/login",
     "/logout",
+    "/api/v1/login",
+    "/api/v1/logout",
     "/bootstrap/{token}",
     "/forgot",
     "/reset/{token}",
@@ -49,6 +51,8 @@ pub fn build_router(state: AppState, extra: Option<Router<AppState>>) -> Router 
         .route("/favicon.ico", get(assets::favicon))
         .route("/login", get(auth::login_page).post(auth::login))
         .route("/logout", post(auth::logout))
+        .route("/api/v1/login", post(auth::login))
+        .route("/api/v1/logout", post(auth::logout))
         .route(
             "/bootstrap/{token}",
             get(auth::bootstrap_page).post(auth::bootstrap),

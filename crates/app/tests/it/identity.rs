@@ -862,3 +862,35 @@ both_backends!(
         app.shutdown().await;
     }
 );
+
+both_backends!(the_json_api_signs_in_and_out, |backend| async move {
+    let app = TestApp::start(backend).await;
+    let _owner = bootstrap(&app).await;
+    let b = app.browser();
+    let r = b
+        .send(
+            app.client
+                .post(app.url("/api/v1/login"))
+                .header("origin", &app.base)
+                .header("accept", "application/json")
+                .form(&[
+                    ("email", OWNER_EMAIL),
+                    ("password", OWNER_PASSWORD),
+                    ("csrf_token", &b.csrf()),
+                ]),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["status"], "signed_in");
+    assert_eq!(
+        v["csrf_token"].as_str().unwrap(),
+        b.csrf(),
+        "the token scripts send back"
+    );
+    assert_eq!(me(&b).await.status(), StatusCode::OK);
+    let r = b.api(Method::POST, "/api/v1/logout", None).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(me(&b).await.status(), StatusCode::UNAUTHORIZED);
+    app.shutdown().await;
+});

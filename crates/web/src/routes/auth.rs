@@ -6,7 +6,7 @@ use attest_domain::identity::IdentityError;
 use axum::Form;
 use axum::extract::{Extension, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::Response;
+use axum::response::{IntoResponse as _, Response};
 use serde::Deserialize;
 
 use crate::AppState;
@@ -107,7 +107,16 @@ pub async fn login(
         .await;
     let next = safe_next(form.next.as_deref());
     let (status, code) = match result {
-        Ok((token, _session)) => {
+        Ok((token, session)) => {
+            if format == Format::Json {
+                // Scripts get the session and its CSRF token as JSON; browsers a redirect.
+                let body = axum::Json(serde_json::json!({
+                    "status": "signed_in",
+                    "user": session.user.to_string(),
+                    "csrf_token": session.csrf_token,
+                }));
+                return Ok(with_session_cookie(body.into_response(), &token.0));
+            }
             return Ok(with_session_cookie(see_other(&next), &token.0));
         }
         Err(LoginFailure::Invalid) => (StatusCode::UNAUTHORIZED, "invalid_credentials"),
