@@ -759,3 +759,25 @@ pub async fn set_user_status(tx: &mut Tx, user: UserId, status: &str) -> Result<
             .rows_affected()
     }) > 0)
 }
+
+/// Deletes a user's sessions that ended (or expired) before `before`: the table keeps ended
+/// sessions only long enough to tell a browser why it was signed out.
+///
+/// # Errors
+/// On database failure.
+pub async fn purge_old_sessions(
+    tx: &mut Tx,
+    user: UserId,
+    before: OffsetDateTime,
+) -> Result<u64, DbError> {
+    Ok(on_tx!(tx, |conn| {
+        sqlx::query(
+            "DELETE FROM session WHERE user_id = $1 AND ((ended_at IS NOT NULL AND ended_at < $2) OR expires_at < $2)",
+        )
+        .bind(user.as_uuid())
+        .bind(before)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected()
+    }))
+}

@@ -894,3 +894,39 @@ both_backends!(the_json_api_signs_in_and_out, |backend| async move {
     assert_eq!(me(&b).await.status(), StatusCode::UNAUTHORIZED);
     app.shutdown().await;
 });
+
+both_backends!(
+    ended_sessions_are_purged_after_30_days,
+    |backend| async move {
+        let app = TestApp::start(backend).await;
+        let first = bootstrap(&app).await;
+        let old = attest_domain::authn::sessions::token_hash(
+            &first.cookie("__Host-attest-session").unwrap(),
+        );
+        let second = app.browser();
+        assert_eq!(
+            login(&second, OWNER_EMAIL, OWNER_PASSWORD).await.status(),
+            StatusCode::SEE_OTHER
+        );
+        // The superseded row stays, so the first browser is told why.
+        assert!(
+            attest_db::identity::session_by_token_hash(&app.state().db, &old)
+                .await
+                .unwrap()
+                .is_some()
+        );
+        app.clock.advance(Duration::days(31));
+        let third = app.browser();
+        assert_eq!(
+            login(&third, OWNER_EMAIL, OWNER_PASSWORD).await.status(),
+            StatusCode::SEE_OTHER
+        );
+        assert!(
+            attest_db::identity::session_by_token_hash(&app.state().db, &old)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        app.shutdown().await;
+    }
+);

@@ -13,6 +13,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
+/// How long an ended or expired session row is kept (to say why a browser was signed out).
+const KEEP_ENDED: Duration = Duration::days(30);
+
 /// How stale `last_seen_at` may get before a request refreshes it.
 const TOUCH_EVERY: Duration = Duration::seconds(30);
 
@@ -121,6 +124,7 @@ pub async fn start(
     now: OffsetDateTime,
 ) -> Result<(SessionToken, VerifiedSession), DbError> {
     identity::end_sessions_of_user(tx, user, None, "superseded", now).await?;
+    identity::purge_old_sessions(tx, user, now - KEEP_ENDED).await?;
     let token = random::token().map_err(|_| DbError::Corrupt("random generator"))?;
     let id = Uuid::new_v4();
     let ua = client
