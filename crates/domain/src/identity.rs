@@ -217,8 +217,7 @@ impl Identity {
             return Ok(None);
         }
         let now = self.clock.now();
-        let token =
-            Zeroizing::new(random::token().map_err(|e| IdentityError::Internal(e.to_string()))?);
+        let token = Zeroizing::new(random::token().map_err(internal)?);
         let mut tx = self.db.begin().await?;
         identity::void_tokens(&mut tx, "bootstrap", now).await?;
         identity::insert_token(
@@ -242,7 +241,7 @@ impl Identity {
                 AuditRecord::system(Actor::Operator, "bootstrap.issue", Outcome::Success),
             )
             .await
-            .map_err(|e| IdentityError::Internal(e.to_string()))?;
+            .map_err(internal)?;
         tx.commit().await?;
         Ok(Some(token))
     }
@@ -252,13 +251,7 @@ impl Identity {
     /// # Errors
     /// [`IdentityError::LinkUnknown`] or [`IdentityError::LinkGone`].
     pub async fn check_bootstrap(&self, token: &str) -> Result<(), IdentityError> {
-        let row = identity::peek_token(&self.db, "bootstrap", &link_hash(token))
-            .await?
-            .ok_or(IdentityError::LinkUnknown)?;
-        if row.used_at.is_some() || self.clock.now() >= row.expires_at {
-            return Err(IdentityError::LinkGone);
-        }
-        Ok(())
+        self.peek_link("bootstrap", token).await.map(|_| ())
     }
 
     /// Creates the first tenant and its owner from a bootstrap link, and signs them in.
@@ -290,20 +283,10 @@ impl Identity {
             },
         )
         .map_err(|r| IdentityError::password(&r))?;
-        let stored = self
-            .hashing
-            .hash(password)
-            .await
-            .map_err(|e| IdentityError::Internal(e.to_string()))?;
+        let stored = self.hashing.hash(password).await.map_err(internal)?;
         let now = self.clock.now();
         let mut tx = self.db.begin().await?;
-        let Some(row) = identity::take_token(&mut tx, "bootstrap", &link_hash(token), now).await?
-        else {
-            return Err(IdentityError::LinkUnknown);
-        };
-        if row.used_at.is_some() || now >= row.expires_at {
-            return Err(IdentityError::LinkGone);
-        }
+        self.take_link(&mut tx, "bootstrap", token, now).await?;
         if identity::count_users(&self.db).await? > 0 {
             return Err(IdentityError::AlreadyBootstrapped);
         }
@@ -342,7 +325,7 @@ impl Identity {
                         .request(origin.ip, origin.request_id),
                 )
                 .await
-                .map_err(|e| IdentityError::Internal(e.to_string()))?;
+                .map_err(internal)?;
         }
         tx.commit().await?;
         Ok((token, session))
@@ -386,7 +369,7 @@ impl Identity {
                         .details(serde_json::json!({ "reason": reason })),
                 )
                 .await
-                .map_err(|e| IdentityError::Internal(e.to_string()))?;
+                .map_err(internal)?;
         }
         tx.commit().await?;
         Ok(ended)
@@ -457,7 +440,7 @@ impl Identity {
             .hashing
             .verify(current, stored)
             .await
-            .map_err(|e| IdentityError::Internal(e.to_string()))?;
+            .map_err(internal)?;
         if verified == Verification::Mismatch {
             let _ = self
                 .audit
@@ -476,11 +459,7 @@ impl Identity {
             },
         )
         .map_err(|r| IdentityError::password(&r))?;
-        let stored = self
-            .hashing
-            .hash(new)
-            .await
-            .map_err(|e| IdentityError::Internal(e.to_string()))?;
+        let stored = self.hashing.hash(new).await.map_err(internal)?;
         let notice = self
             .mailer
             .prepare(
@@ -489,7 +468,7 @@ impl Identity {
                 &crate::onboarding::password_changed_text(&user.display_name),
             )
             .await
-            .map_err(|e| IdentityError::Internal(e.to_string()))?;
+            .map_err(internal)?;
         let now = self.clock.now();
         let mut tx = self.db.begin().await?;
         identity::set_password(&mut tx, session.user, &stored.phc, stored.pepper_version).await?;
@@ -510,7 +489,7 @@ impl Identity {
                     .details(serde_json::json!({ "other_sessions_ended": ended })),
             )
             .await
-            .map_err(|e| IdentityError::Internal(e.to_string()))?;
+            .map_err(internal)?;
         tx.commit().await?;
         self.mailer.wake();
         Ok(ended)
@@ -562,7 +541,7 @@ impl Identity {
                     .object("tenant", id),
             )
             .await
-            .map_err(|e| IdentityError::Internal(e.to_string()))?;
+            .map_err(internal)?;
         tx.commit().await?;
         Ok(id)
     }
@@ -598,12 +577,7 @@ impl Identity {
                 },
             )
             .map_err(|r| IdentityError::password(&r))?;
-            Some(
-                self.hashing
-                    .hash(password)
-                    .await
-                    .map_err(|e| IdentityError::Internal(e.to_string()))?,
-            )
+            Some(self.hashing.hash(password).await.map_err(internal)?)
         } else {
             None
         };
@@ -643,7 +617,7 @@ impl Identity {
                     .details(serde_json::json!({ "role": role.as_str(), "new_user": existing.is_none() })),
             )
             .await
-            .map_err(|e| IdentityError::Internal(e.to_string()))?;
+            .map_err(internal)?;
         tx.commit().await?;
         Ok(user)
     }
@@ -668,6 +642,52 @@ impl Identity {
             None => None,
         };
         Ok((user.email, tenant))
+    }
+}
+
+/// The one rule for one-time links: unknown → [`IdentityError::LinkUnknown`]; used or
+/// expired → [`IdentityError::LinkGone`].
+pub(crate) fn live_link(
+    row: Option<identity::TokenRow>,
+    now: time::OffsetDateTime,
+) -> Result<identity::TokenRow, IdentityError> {
+    let row = row.ok_or(IdentityError::LinkUnknown)?;
+    if row.used_at.is_some() || now >= row.expires_at {
+        return Err(IdentityError::LinkGone);
+    }
+    Ok(row)
+}
+
+/// Wraps any failure that callers cannot act on.
+pub(crate) fn internal(e: impl std::fmt::Display) -> IdentityError {
+    IdentityError::Internal(e.to_string())
+}
+
+impl Identity {
+    /// A usable link of a purpose, read without using it up.
+    pub(crate) async fn peek_link(
+        &self,
+        purpose: &str,
+        link: &str,
+    ) -> Result<identity::TokenRow, IdentityError> {
+        live_link(
+            identity::peek_token(&self.db, purpose, &link_hash(link)).await?,
+            self.clock.now(),
+        )
+    }
+
+    /// Uses a link up inside `tx`; fails (and the caller rolls back) unless it was usable.
+    pub(crate) async fn take_link(
+        &self,
+        tx: &mut attest_db::Tx,
+        purpose: &str,
+        link: &str,
+        now: time::OffsetDateTime,
+    ) -> Result<identity::TokenRow, IdentityError> {
+        live_link(
+            identity::take_token(tx, purpose, &link_hash(link), now).await?,
+            now,
+        )
     }
 }
 

@@ -11,7 +11,9 @@ use time::Duration;
 use crate::audit::{AuditRecord, Outcome};
 use crate::authn::password_policy::{self, PasswordContext};
 use crate::authn::sessions::{self, ClientFacts, SessionToken, VerifiedSession};
-use crate::identity::{Identity, IdentityError, Origin, link_hash, validate_email, validate_name};
+use crate::identity::{
+    Identity, IdentityError, Origin, internal, link_hash, validate_email, validate_name,
+};
 
 /// How long an invitation stays valid.
 pub const INVITATION_VALIDITY: Duration = Duration::hours(72);
@@ -42,13 +44,7 @@ pub struct InvitationView {
 }
 
 fn token() -> Result<Zeroizing<String>, IdentityError> {
-    random::token()
-        .map(Zeroizing::new)
-        .map_err(|e| IdentityError::Internal(e.to_string()))
-}
-
-fn internal(e: impl std::fmt::Display) -> IdentityError {
-    IdentityError::Internal(e.to_string())
+    random::token().map(Zeroizing::new).map_err(internal)
 }
 
 impl Identity {
@@ -134,12 +130,7 @@ impl Identity {
     /// # Errors
     /// [`IdentityError::LinkUnknown`] or [`IdentityError::LinkGone`] (used or expired).
     pub async fn check_invitation(&self, link: &str) -> Result<InvitationView, IdentityError> {
-        let row = identity::peek_token(&self.db, "invitation", &link_hash(link))
-            .await?
-            .ok_or(IdentityError::LinkUnknown)?;
-        if row.used_at.is_some() || self.clock.now() >= row.expires_at {
-            return Err(IdentityError::LinkGone);
-        }
+        let row = self.peek_link("invitation", link).await?;
         let tenant = TenantId::from_uuid(row.tenant_id.ok_or(IdentityError::LinkUnknown)?);
         let email = row.email.ok_or(IdentityError::LinkUnknown)?;
         Ok(InvitationView {
@@ -211,13 +202,7 @@ impl Identity {
         };
         let now = self.clock.now();
         let mut tx = self.db.begin().await?;
-        let Some(row) = identity::take_token(&mut tx, "invitation", &link_hash(link), now).await?
-        else {
-            return Err(IdentityError::LinkUnknown);
-        };
-        if row.used_at.is_some() || now >= row.expires_at {
-            return Err(IdentityError::LinkGone);
-        }
+        let row = self.take_link(&mut tx, "invitation", link, now).await?;
         let tenant = TenantId::from_uuid(row.tenant_id.ok_or(IdentityError::LinkUnknown)?);
         let user = match (&existing, &new_password) {
             (Some(u), _) => UserId::from_uuid(u.id),
@@ -383,13 +368,7 @@ impl Identity {
     /// # Errors
     /// [`IdentityError::LinkUnknown`] or [`IdentityError::LinkGone`].
     pub async fn check_reset(&self, link: &str) -> Result<(), IdentityError> {
-        let row = identity::peek_token(&self.db, "password_reset", &link_hash(link))
-            .await?
-            .ok_or(IdentityError::LinkUnknown)?;
-        if row.used_at.is_some() || self.clock.now() >= row.expires_at {
-            return Err(IdentityError::LinkGone);
-        }
-        Ok(())
+        self.peek_link("password_reset", link).await.map(|_| ())
     }
 
     /// Sets a new password from a reset link: every session of the user ends, a notice is
@@ -403,12 +382,7 @@ impl Identity {
         password: Zeroizing<String>,
         origin: Origin,
     ) -> Result<(), IdentityError> {
-        let row = identity::peek_token(&self.db, "password_reset", &link_hash(link))
-            .await?
-            .ok_or(IdentityError::LinkUnknown)?;
-        if row.used_at.is_some() || self.clock.now() >= row.expires_at {
-            return Err(IdentityError::LinkGone);
-        }
+        let row = self.peek_link("password_reset", link).await?;
         let user_id = UserId::from_uuid(row.user_id.ok_or(IdentityError::LinkUnknown)?);
         let user = identity::user_by_id(&self.db, user_id)
             .await?
@@ -436,10 +410,7 @@ impl Identity {
             .map_err(internal)?;
         let now = self.clock.now();
         let mut tx = self.db.begin().await?;
-        match identity::take_token(&mut tx, "password_reset", &link_hash(link), now).await? {
-            Some(r) if r.used_at.is_none() && now < r.expires_at => {}
-            _ => return Err(IdentityError::LinkGone),
-        }
+        self.take_link(&mut tx, "password_reset", link, now).await?;
         identity::set_password(&mut tx, user_id, &stored.phc, stored.pepper_version).await?;
         let ended =
             identity::end_sessions_of_user(&mut tx, user_id, None, "password_reset", now).await?;

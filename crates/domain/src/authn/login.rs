@@ -101,7 +101,7 @@ impl Identity {
             .hashing
             .verify(password.clone(), stored)
             .await
-            .map_err(|e| LoginFailure::Internal(IdentityError::Internal(e.to_string())))?;
+            .map_err(|e| LoginFailure::Internal(crate::identity::internal(e)))?;
 
         let (Verification::Match(freshness), Some(user), true) = (verification, user, active)
         else {
@@ -122,7 +122,7 @@ impl Identity {
                     audit_attempt(Outcome::Failure, None, false, "invalid_credentials"),
                 )
                 .await
-                .map_err(|e| LoginFailure::Internal(IdentityError::Internal(e.to_string())))?;
+                .map_err(|e| LoginFailure::Internal(crate::identity::internal(e)))?;
             tx.commit()
                 .await
                 .map_err(|e| LoginFailure::Internal(e.into()))?;
@@ -139,7 +139,7 @@ impl Identity {
                 self.hashing
                     .hash(password)
                     .await
-                    .map_err(|e| LoginFailure::Internal(IdentityError::Internal(e.to_string())))?,
+                    .map_err(|e| LoginFailure::Internal(crate::identity::internal(e)))?,
             )
         } else {
             None
@@ -172,7 +172,7 @@ impl Identity {
         self.audit
             .record_in(&mut tx, record.object("session", session.id))
             .await
-            .map_err(|e| LoginFailure::Internal(IdentityError::Internal(e.to_string())))?;
+            .map_err(|e| LoginFailure::Internal(crate::identity::internal(e)))?;
         tx.commit()
             .await
             .map_err(|e| LoginFailure::Internal(e.into()))?;
