@@ -26,6 +26,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { createHmac } from 'node:crypto';
 import { chromium } from 'playwright-core';
 
 const require = createRequire(import.meta.url);
@@ -58,6 +59,34 @@ const INVITEE = {
   password: 'copper walrus meadow tune',
 };
 const SESSION_COOKIE = '__Host-attest-session';
+
+/** RFC 6238 TOTP (HMAC-SHA-1, 30 s, 6 digits) of a base32 secret: the authenticator app. */
+function totp(secretBase32, step) {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+  let bits = '';
+  for (const ch of secretBase32.replace(/=+$/, '').toUpperCase()) {
+    bits += alphabet.indexOf(ch).toString(2).padStart(5, '0');
+  }
+  const key = Buffer.from(bits.match(/.{8}/g).map((b) => parseInt(b, 2)));
+  const counter = Buffer.alloc(8);
+  counter.writeBigUInt64BE(BigInt(step));
+  const mac = createHmac('sha1', key).update(counter).digest();
+  const offset = mac[mac.length - 1] & 0xf;
+  const value = (mac.readUInt32BE(offset) & 0x7fffffff) % 1_000_000;
+  return value.toString().padStart(6, '0');
+}
+
+/** The authenticator's code of a step no code was used in yet (each code works once). */
+let lastStep = 0;
+async function freshCode(secret) {
+  let step = Math.floor(Date.now() / 30_000);
+  while (step <= lastStep) {
+    await sleep(500);
+    step = Math.floor(Date.now() / 30_000);
+  }
+  lastStep = step;
+  return totp(secret, step);
+}
 
 // Every child we start, so that even an abrupt exit of this process takes them along.
 const children = new Set();
@@ -389,7 +418,7 @@ async function axe(page) {
   };
 }
 
-test('Attest in a browser: bootstrap, invite, accept, sign in, sign out, account, privacy, accessibility', { timeout: 600_000 }, async (t) => {
+test('Attest in a browser: bootstrap, second factor, invite, accept, sign in, sign out, account, privacy, accessibility', { timeout: 600_000 }, async (t) => {
   fs.mkdirSync(ARTIFACTS, { recursive: true });
   for (const stale of [
     'home.png',
@@ -514,7 +543,25 @@ test('Attest in a browser: bootstrap, invite, accept, sign in, sign out, account
       await page.locator('#email').fill(OWNER.email);
       await page.locator('#password').fill(OWNER.password);
       await submit(page.getByRole('button', { name: 'Create organisation' }), 303);
-      await page.waitForURL(`${server.origin}/`);
+      // Owners always need a second factor (SEC-12): the first stop is its enrolment.
+      await page.waitForURL(`${server.origin}/account/security`);
+      await page.getByText('requires a second factor').waitFor();
+    });
+
+    await step('the owner sets up an authenticator app from a server-drawn QR code', async () => {
+      await accessible('/account/security (enrolment required)');
+      await submit(page.getByRole('button', { name: 'Set up an authenticator app' }), 200);
+      await page.locator('.qr svg').waitFor();
+      OWNER.totpSecret = (await page.locator('.qr + .help code').innerText()).trim();
+      assert.match(OWNER.totpSecret, /^[A-Z2-7]{32}$/);
+      await accessible('/account/security (QR code)');
+      await page.locator('#code').fill(await freshCode(OWNER.totpSecret));
+      await submit(page.getByRole('button', { name: 'Turn on' }), 200);
+      const codes = page.getByRole('region', { name: 'Your recovery codes' }).locator('code');
+      assert.equal(await codes.count(), 10, 'ten recovery codes, shown once');
+      await page.screenshot({ path: path.join(ARTIFACTS, 'recovery-codes.png'), fullPage: true });
+      await accessible('/account/security (recovery codes)');
+      await page.goto(`${server.origin}/`);
       const header = page.getByRole('banner');
       await header.getByText(OWNER.email, { exact: true }).waitFor();
       await header.getByRole('link', { name: 'Account' }).waitFor();
@@ -693,6 +740,12 @@ test('Attest in a browser: bootstrap, invite, accept, sign in, sign out, account
       await page.locator('#email').fill(OWNER.email);
       await page.locator('#password').fill(OWNER.password);
       await submit(page.getByRole('button', { name: 'Sign in' }), 303);
+      // The password is right; the second factor decides, then `next` is honoured.
+      await page.waitForURL(/\/login\/second-factor/);
+      assert.equal(await page.context().cookies().then((cs) => cs.some((c) => c.name === SESSION_COOKIE)), false, 'no session before the second factor');
+      await accessible('/login/second-factor');
+      await page.locator('#code').fill(await freshCode(OWNER.totpSecret));
+      await submit(page.getByRole('button', { name: 'Continue' }), 303);
       await page.waitForURL(`${server.origin}/account`);
       await page.getByRole('banner').getByText(OWNER.email, { exact: true }).waitFor();
       const rows = page.getByRole('region', { name: 'Active sessions' }).locator('tbody tr');

@@ -324,7 +324,8 @@ async fn operator_identity(
         Arc::new(SystemClock),
         attest_domain::authn::hashing::HashingPool::new(hasher),
         attest_domain::authn::sessions::SessionPolicy::default(),
-        attest_domain::mail::Mailer::new(db.clone(), keys, Arc::new(SystemClock)),
+        attest_domain::mail::Mailer::new(db.clone(), Arc::clone(&keys), Arc::new(SystemClock)),
+        keys,
     );
     Ok((db, audit, identity))
 }

@@ -169,6 +169,7 @@ pub async fn launch(l: Launch) -> Result<Launched, LaunchError> {
             absolute: time::Duration::hours(i64::from(cfg.auth.session_absolute_hours)),
         },
         mailer,
+        Arc::clone(&keys),
     );
     // Bind first: with port 0 the public URL names the port actually bound.
     let https = bind("server.listen", &cfg.server.listen)?;

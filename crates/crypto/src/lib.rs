@@ -7,6 +7,7 @@
 //! - [`random`]: tokens and digests from the operating system's generator (SEC-64).
 //! - [`tls`]: the self-signed ECDSA certificate for a first run on localhost.
 //! - [`secret_file`]: writing and checking 0600 files.
+//! - [`totp`]: TOTP secrets and codes (RFC 6238) and recovery codes (SEC-14, SEC-16).
 //!
 //! Nothing here prints a key: every key type has a redacting `Debug` and is zeroized on drop.
 
@@ -16,6 +17,7 @@ pub mod pepper;
 pub mod random;
 pub mod secret_file;
 pub mod tls;
+pub mod totp;
 
 pub use keyring::{Dek, KeyScope, Keyring, KeyringError, KeyringSource, WrappedDek};
 pub use pepper::{Pepper, PepperError, PepperSet};

@@ -237,9 +237,13 @@ pub struct SessionRow {
     pub ended_at: Option<OffsetDateTime>,
     /// Why it ended.
     pub end_reason: Option<String>,
+    /// Whether a second factor was proven at sign-in or since.
+    pub second_factor: bool,
+    /// The last proof of presence (sign-in or step-up).
+    pub reauth_at: Option<OffsetDateTime>,
 }
 
-const SESSION_COLUMNS: &str = "id, user_id, tenant_id, created_at, last_seen_at, expires_at, source_ip, user_agent, ended_at, end_reason";
+const SESSION_COLUMNS: &str = "id, user_id, tenant_id, created_at, last_seen_at, expires_at, source_ip, user_agent, ended_at, end_reason, second_factor, reauth_at";
 
 /// A new session's facts.
 #[derive(Debug, Clone)]
@@ -260,6 +264,8 @@ pub struct NewSession<'a> {
     pub source_ip: Option<String>,
     /// Browser.
     pub user_agent: Option<String>,
+    /// Whether a second factor was proven at sign-in.
+    pub second_factor: bool,
 }
 
 /// Stores a session.
@@ -269,8 +275,8 @@ pub struct NewSession<'a> {
 pub async fn insert_session(tx: &mut Tx, s: &NewSession<'_>) -> Result<(), DbError> {
     on_tx!(tx, |conn| {
         sqlx::query(
-            "INSERT INTO session (id, token_hash, user_id, tenant_id, created_at, last_seen_at, expires_at, source_ip, user_agent) \
-             VALUES ($1, $2, $3, $4, $5, $5, $6, $7, $8)",
+            "INSERT INTO session (id, token_hash, user_id, tenant_id, created_at, last_seen_at, expires_at, source_ip, user_agent, second_factor, reauth_at) \
+             VALUES ($1, $2, $3, $4, $5, $5, $6, $7, $8, $9, $5)",
         )
         .bind(s.id)
         .bind(s.token_hash)
@@ -280,6 +286,7 @@ pub async fn insert_session(tx: &mut Tx, s: &NewSession<'_>) -> Result<(), DbErr
         .bind(s.expires_at)
         .bind(&s.source_ip)
         .bind(&s.user_agent)
+        .bind(s.second_factor)
         .execute(&mut *conn)
         .await?;
     });

@@ -39,6 +39,7 @@ macro_rules! on_pool {
 pub mod audit;
 pub mod data_key;
 pub mod identity;
+pub mod mfa;
 pub mod migrate;
 pub mod outbox;
 mod pool;

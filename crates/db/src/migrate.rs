@@ -247,6 +247,22 @@ mod classification_tests {
             }
             from = body_end;
         }
+        for statement in sql.split(';') {
+            let text = statement
+                .lines()
+                .map(|l| l.split("--").next().unwrap_or_default())
+                .collect::<Vec<_>>()
+                .join(" ");
+            let words: Vec<&str> = text.split_whitespace().collect();
+            if let [alter, table_kw, table, add, column_kw, column, ..] = words.as_slice()
+                && alter.eq_ignore_ascii_case("ALTER")
+                && table_kw.eq_ignore_ascii_case("TABLE")
+                && add.eq_ignore_ascii_case("ADD")
+                && column_kw.eq_ignore_ascii_case("COLUMN")
+            {
+                out.push(format!("{table}.{column}"));
+            }
+        }
         out
     }
 
@@ -282,5 +298,7 @@ mod classification_tests {
         let cols =
             columns("CREATE TABLE t (\n a INT, -- x\n b TEXT NOT NULL,\n UNIQUE (a, b)\n) STRICT;");
         assert_eq!(cols, vec!["t.a", "t.b"]);
+        let added = columns("-- c\nALTER TABLE t ADD COLUMN c INTEGER NOT NULL DEFAULT 0;\n");
+        assert_eq!(added, vec!["t.c"]);
     }
 }

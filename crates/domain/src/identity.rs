@@ -18,6 +18,7 @@ use crate::authn::hashing::HashingPool;
 use crate::authn::password_policy::{self, PasswordContext, PasswordRejection};
 use crate::authn::sessions::{self, ClientFacts, SessionPolicy, SessionToken, VerifiedSession};
 use crate::authn::throttle::IpLimiter;
+use crate::keys::KeyService;
 use crate::mail::Mailer;
 
 /// How long a bootstrap link stays valid.
@@ -60,6 +61,24 @@ pub enum IdentityError {
     /// The change would leave the tenant without an owner.
     #[error("a tenant must keep at least one owner")]
     LastOwner,
+    /// A sensitive action needs a proof of presence from the last ten minutes (SEC-29).
+    #[error("confirm it is you to continue")]
+    ReauthRequired,
+    /// A second-factor code is wrong, used or expired.
+    #[error("the code is not correct")]
+    InvalidCode,
+    /// Too many wrong TOTP codes in this step (SEC-15).
+    #[error("too many wrong codes; wait for the next code")]
+    TotpLocked(Duration),
+    /// Too many attempts; wait.
+    #[error("too many attempts; wait a moment")]
+    Throttled(Duration),
+    /// A factor method Attest does not offer (SMS and voice included, SEC-13).
+    #[error("this method is not supported")]
+    UnsupportedMethod,
+    /// The user's role or tenant requires a second factor; the only one cannot go.
+    #[error("a second factor is required for your role or organisation")]
+    SecondFactorRequired,
     /// Database failure.
     #[error(transparent)]
     Db(#[from] DbError),
@@ -115,6 +134,7 @@ pub struct Identity {
     pub(crate) ip_limiter: Arc<IpLimiter>,
     pub(crate) reset_ip_limiter: Arc<IpLimiter>,
     pub(crate) mailer: Mailer,
+    pub(crate) keys: Arc<KeyService>,
 }
 
 pub(crate) fn validate_name(
@@ -169,8 +189,10 @@ impl Identity {
         hashing: HashingPool,
         policy: SessionPolicy,
         mailer: Mailer,
+        keys: Arc<KeyService>,
     ) -> Self {
         Self {
+            keys,
             db,
             audit,
             clock,
@@ -303,6 +325,7 @@ impl Identity {
         )
         .await?;
         identity::insert_membership(&mut tx, tenant, user, Role::Owner.as_str(), now).await?;
+        // SEC-12: an owner always needs a second factor; the first page asks for it.
         let (token, session) = sessions::start(
             &mut tx,
             user,
@@ -310,6 +333,8 @@ impl Identity {
             client,
             self.policy,
             now,
+            false,
+            sessions::Standing::MustEnrolSecondFactor,
         )
         .await?;
         for (action, kind, id) in [
@@ -428,6 +453,12 @@ impl Identity {
         let user = identity::user_by_id(&self.db, session.user)
             .await?
             .ok_or(IdentityError::NotFound)?;
+        // SEC-29: the current password proves presence only for users without a second
+        // factor; others confirm with it first.
+        let has_mfa = self.has_second_factor(session.user).await?;
+        if has_mfa {
+            self.require_recent_proof(session)?;
+        }
         let stored = match (&user.password_hash, user.pepper_version) {
             (Some(phc), Some(v)) => Some(StoredPassword {
                 phc: phc.clone(),
@@ -455,7 +486,7 @@ impl Identity {
                 email: &user.email,
                 name: &user.display_name,
                 tenants: tenants.iter().map(|t| t.1.as_str()).collect(),
-                has_mfa: false,
+                has_mfa,
             },
         )
         .map_err(|r| IdentityError::password(&r))?;

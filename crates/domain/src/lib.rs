@@ -7,6 +7,7 @@
 
 pub mod audit;
 pub mod authn;
+pub mod email_change;
 pub mod health;
 pub mod identity;
 pub mod keys;

@@ -230,6 +230,9 @@ impl Identity {
                     e.into()
                 }
             })?;
+        let standing = self
+            .standing_without_second_factor(Some((tenant, view.role)))
+            .await?;
         let (token, session) = sessions::start(
             &mut tx,
             user,
@@ -237,6 +240,8 @@ impl Identity {
             client,
             self.policy,
             now,
+            false,
+            standing,
         )
         .await?;
         self.audit
@@ -363,12 +368,15 @@ impl Identity {
         Ok(())
     }
 
-    /// Whether a reset link is usable (to show its form).
+    /// Whether a reset link is usable (to show its form); `true` when the account has a
+    /// second factor, which the form must then ask for (SEC-09).
     ///
     /// # Errors
     /// [`IdentityError::LinkUnknown`] or [`IdentityError::LinkGone`].
-    pub async fn check_reset(&self, link: &str) -> Result<(), IdentityError> {
-        self.peek_link("password_reset", link).await.map(|_| ())
+    pub async fn check_reset(&self, link: &str) -> Result<bool, IdentityError> {
+        let row = self.peek_link("password_reset", link).await?;
+        let user = UserId::from_uuid(row.user_id.ok_or(IdentityError::LinkUnknown)?);
+        self.has_second_factor(user).await
     }
 
     /// Sets a new password from a reset link: every session of the user ends, a notice is
@@ -380,10 +388,13 @@ impl Identity {
         &self,
         link: &str,
         password: Zeroizing<String>,
+        code: Option<&str>,
         origin: Origin,
     ) -> Result<(), IdentityError> {
         let row = self.peek_link("password_reset", link).await?;
         let user_id = UserId::from_uuid(row.user_id.ok_or(IdentityError::LinkUnknown)?);
+        // SEC-09: a reset never skips the second factor.
+        self.reset_second_factor(user_id, code, origin).await?;
         let user = identity::user_by_id(&self.db, user_id)
             .await?
             .ok_or(IdentityError::LinkUnknown)?;
@@ -394,7 +405,7 @@ impl Identity {
                 email: &user.email,
                 name: &user.display_name,
                 tenants: tenants.iter().map(|t| t.1.as_str()).collect(),
-                has_mfa: false,
+                has_mfa: self.has_second_factor(user_id).await?,
             },
         )
         .map_err(|r| IdentityError::password(&r))?;
@@ -479,8 +490,8 @@ impl Identity {
     /// tenant always keeps an owner.
     ///
     /// # Errors
-    /// [`IdentityError::Forbidden`], [`IdentityError::NotFound`] or
-    /// [`IdentityError::LastOwner`].
+    /// [`IdentityError::Forbidden`], [`IdentityError::NotFound`],
+    /// [`IdentityError::LastOwner`] or [`IdentityError::ReauthRequired`].
     pub async fn change_role(
         &self,
         session: &VerifiedSession,
@@ -492,6 +503,8 @@ impl Identity {
         if role < my_role {
             return Err(IdentityError::Forbidden);
         }
+        // SEC-29: changing roles is a sensitive action.
+        self.require_recent_proof(session)?;
         let mut tx = self.db.begin_for(tenant).await?;
         if target_role == Role::Owner
             && role != Role::Owner

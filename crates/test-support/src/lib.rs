@@ -15,12 +15,14 @@
 // A test harness fails loudly: a panic here is a failed test, never a served request.
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
+mod authenticator;
 pub mod binary;
 mod browser;
 mod db;
 mod server;
 pub mod smtp;
 
+pub use authenticator::Authenticator;
 pub use browser::Browser;
 pub use db::{Backend, TestDb};
 pub use server::{TestApp, TestAppBuilder, client_trusting as server_client};

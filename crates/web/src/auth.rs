@@ -2,8 +2,12 @@
 //! [`SignedIn`]; it checks the cookie against the database on every request (a revoked or
 //! superseded session stops working at once, SEC-27) and refuses with 401 — or, for a page,
 //! a redirect to the sign-in form that says why.
+//!
+//! A session whose user must first enrol a second factor (SEC-12) is not [`SignedIn`]: only
+//! handlers taking [`Enrolling`] (the security page, sign-out) accept it; everything else
+//! answers 403 `mfa_enrollment_required`, or sends a page request to the enrolment page.
 
-use attest_domain::authn::sessions::{ClientFacts, SessionFailure, VerifiedSession};
+use attest_domain::authn::sessions::{ClientFacts, SessionFailure, Standing, VerifiedSession};
 use attest_domain::identity::Origin;
 use axum::extract::{FromRequestParts, OptionalFromRequestParts};
 use axum::http::request::Parts;
@@ -16,14 +20,25 @@ use crate::error::{Format, error_code_response};
 use crate::middleware::RequestContext;
 use crate::middleware::frame::ActorTag;
 
-/// A request from a signed-in user.
+/// A request from a signed-in user in full standing.
 #[derive(Debug, Clone)]
 pub struct SignedIn(pub VerifiedSession);
+
+/// A request from a signed-in user who may still have to enrol a second factor.
+#[derive(Debug, Clone)]
+pub struct Enrolling(pub VerifiedSession);
+
+/// Why a request is not let through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Refusal {
+    Session(SessionFailure),
+    MustEnrol,
+}
 
 /// Why a request is not signed in, rendered for its client.
 #[derive(Debug)]
 pub struct AuthRejection {
-    failure: SessionFailure,
+    failure: Refusal,
     format: Format,
     path: String,
     get: bool,
@@ -32,11 +47,25 @@ pub struct AuthRejection {
 
 impl IntoResponse for AuthRejection {
     fn into_response(self) -> Response {
+        let failure = match self.failure {
+            Refusal::MustEnrol => {
+                if self.format == Format::Html && self.get {
+                    return crate::routes::see_other("/account/security");
+                }
+                return error_code_response(
+                    StatusCode::FORBIDDEN,
+                    "mfa_enrollment_required",
+                    self.request_id,
+                    self.format,
+                );
+            }
+            Refusal::Session(f) => f,
+        };
         if self.format == Format::Html && self.get {
             let mut target = format!("/login?next={}", urlencode(&self.path));
-            if self.failure != SessionFailure::Unknown {
+            if failure != SessionFailure::Unknown {
                 target.push_str("&reason=");
-                target.push_str(self.failure.code());
+                target.push_str(failure.code());
             }
             let mut r = StatusCode::SEE_OTHER.into_response();
             if let Ok(v) = HeaderValue::from_str(&target) {
@@ -46,7 +75,7 @@ impl IntoResponse for AuthRejection {
         }
         error_code_response(
             StatusCode::UNAUTHORIZED,
-            self.failure.code(),
+            failure.code(),
             self.request_id,
             self.format,
         )
@@ -60,7 +89,11 @@ fn urlencode(s: &str) -> String {
 /// Requests sent by scripts on a timer set this header; they do not extend the idle time.
 pub const BACKGROUND_HEADER: &str = "x-attest-background";
 
-async fn authenticate(parts: &Parts, state: &AppState) -> Result<VerifiedSession, AuthRejection> {
+async fn authenticate(
+    parts: &Parts,
+    state: &AppState,
+    any_standing: bool,
+) -> Result<VerifiedSession, AuthRejection> {
     let context = parts.extensions.get::<RequestContext>();
     let reject = |failure| AuthRejection {
         failure,
@@ -74,13 +107,17 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<VerifiedSession
         request_id: context.map_or_else(attest_types::RequestId::new_random, |c| c.request_id),
     };
     let token = cookies::get(&parts.headers, cookies::SESSION)
-        .ok_or_else(|| reject(SessionFailure::Unknown))?;
+        .ok_or_else(|| reject(Refusal::Session(SessionFailure::Unknown)))?;
     let background = parts.headers.get(BACKGROUND_HEADER).is_some();
-    state
+    let session = state
         .identity
         .authenticate(&token, background)
         .await
-        .map_err(reject)
+        .map_err(|f| reject(Refusal::Session(f)))?;
+    if !any_standing && session.standing != Standing::Full {
+        return Err(reject(Refusal::MustEnrol));
+    }
+    Ok(session)
 }
 
 impl FromRequestParts<AppState> for SignedIn {
@@ -90,8 +127,31 @@ impl FromRequestParts<AppState> for SignedIn {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let session = authenticate(parts, state).await?;
+        let session = authenticate(parts, state, false).await?;
         Ok(Self(session))
+    }
+}
+
+impl FromRequestParts<AppState> for Enrolling {
+    type Rejection = AuthRejection;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let session = authenticate(parts, state, true).await?;
+        Ok(Self(session))
+    }
+}
+
+impl OptionalFromRequestParts<AppState> for Enrolling {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Option<Self>, Self::Rejection> {
+        Ok(authenticate(parts, state, true).await.ok().map(Self))
     }
 }
 
@@ -102,7 +162,7 @@ impl OptionalFromRequestParts<AppState> for SignedIn {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Option<Self>, Self::Rejection> {
-        Ok(authenticate(parts, state).await.ok().map(Self))
+        Ok(authenticate(parts, state, false).await.ok().map(Self))
     }
 }
 

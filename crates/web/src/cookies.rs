@@ -4,6 +4,8 @@
 //! - `__Host-attest-session`: the 256-bit session token (SameSite=Lax so links into Attest
 //!   from mail keep the user signed in; state changes are protected by CSRF tokens anyway).
 //! - `__Host-attest-csrf`: a random value for forms shown before sign-in (double submit).
+//! - `__Host-attest-pending`: a half-signed-in login between password and second factor
+//!   (SameSite=Strict, five minutes; it grants nothing but the second-factor prompt).
 
 use axum::http::{HeaderMap, HeaderValue, header};
 
@@ -11,6 +13,26 @@ use axum::http::{HeaderMap, HeaderValue, header};
 pub const SESSION: &str = "__Host-attest-session";
 /// The pre-session CSRF cookie's name.
 pub const PRE_SESSION: &str = "__Host-attest-csrf";
+
+/// The pending-login cookie's name.
+pub const PENDING: &str = "__Host-attest-pending";
+
+/// `Set-Cookie` for a pending login.
+#[must_use]
+pub fn pending(token: &str) -> Option<HeaderValue> {
+    HeaderValue::from_str(&format!(
+        "{PENDING}={token}; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=300"
+    ))
+    .ok()
+}
+
+/// `Set-Cookie` removing the pending-login cookie.
+#[must_use]
+pub fn clear_pending() -> HeaderValue {
+    HeaderValue::from_static(
+        "__Host-attest-pending=; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=0",
+    )
+}
 
 /// The value of a cookie in the request, if present once.
 #[must_use]

@@ -13,6 +13,7 @@ pub mod auth;
 pub mod cookies;
 pub mod error;
 pub mod middleware;
+pub mod qr;
 pub mod router;
 pub mod routes;
 pub mod server;

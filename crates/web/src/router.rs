@@ -10,7 +10,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::middleware::{from_fn, from_fn_with_state};
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, patch, post, put};
 use tower::ServiceBuilder;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
@@ -18,7 +18,7 @@ use tower_http::timeout::TimeoutLayer;
 use crate::AppState;
 use crate::error::AppError;
 use crate::middleware::{csrf, frame, limits};
-use crate::routes::{account, assets, auth, health, home, onboarding};
+use crate::routes::{account, assets, auth, email, health, home, mfa, onboarding};
 
 /// Routes that need no authentication (SEC-31's allowlist). Everything else added later must
 /// go through the central policy.
@@ -33,6 +33,8 @@ pub const PUBLIC_ROUTES: &[&str] = &[
     "/logout",
     "/api/v1/login",
     "/api/v1/logout",
+    "/login/second-factor",
+    "/api/v1/login/second-factor",
     "/bootstrap/{token}",
     "/forgot",
     "/reset/{token}",
@@ -53,6 +55,43 @@ pub fn build_router(state: AppState, extra: Option<Router<AppState>>) -> Router 
         .route("/logout", post(auth::logout))
         .route("/api/v1/login", post(auth::login))
         .route("/api/v1/logout", post(auth::logout))
+        .route(
+            "/login/second-factor",
+            get(mfa::second_factor_page).post(mfa::second_factor),
+        )
+        .route("/api/v1/login/second-factor", post(mfa::second_factor))
+        .route("/reauth", get(mfa::reauth_form).post(mfa::reauth))
+        .route("/api/v1/reauth", post(mfa::api_reauth))
+        .route("/account/security", get(mfa::page))
+        .route("/account/security/totp", post(mfa::start_totp))
+        .route("/account/security/totp/confirm", post(mfa::confirm_totp))
+        .route("/account/security/totp/remove", post(mfa::remove_totp))
+        .route(
+            "/account/security/recovery-codes",
+            post(mfa::regenerate_codes),
+        )
+        .route("/account/security/policy", post(mfa::set_policy))
+        .route("/api/v1/account/mfa/methods", get(mfa::api_methods))
+        .route(
+            "/api/v1/account/mfa/totp/confirm",
+            post(mfa::api_confirm_totp),
+        )
+        .route(
+            "/api/v1/account/mfa/totp",
+            post(mfa::api_enrol_totp).delete(mfa::api_remove_totp),
+        )
+        .route(
+            "/api/v1/account/mfa/recovery-codes",
+            post(mfa::api_regenerate_codes),
+        )
+        .route("/api/v1/account/mfa/{method}", post(mfa::api_enrol))
+        .route("/api/v1/tenant/mfa-policy", put(mfa::api_set_policy))
+        .route("/account/email", post(email::request_form))
+        .route("/api/v1/account/email", patch(email::request_api))
+        .route(
+            "/account/email/{token}",
+            get(email::confirm_page).post(email::confirm),
+        )
         .route(
             "/bootstrap/{token}",
             get(auth::bootstrap_page).post(auth::bootstrap),

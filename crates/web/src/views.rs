@@ -229,6 +229,8 @@ pub struct SetPasswordPage {
     pub password_help: &'static str,
     /// Submit label.
     pub button: &'static str,
+    /// Also ask for a second-factor code (SEC-09).
+    pub ask_code: bool,
     /// Field errors.
     pub errors: Vec<(String, String)>,
 }
@@ -296,4 +298,79 @@ pub struct ConfirmPage {
     pub button: &'static str,
     /// Where Cancel goes.
     pub cancel: String,
+}
+
+/// The second-factor prompt of a sign-in.
+#[derive(Debug, Template)]
+#[template(path = "second_factor.html")]
+pub struct SecondFactorPage {
+    /// Title.
+    pub title: &'static str,
+    /// Frame.
+    pub chrome: Chrome,
+    /// CSRF token.
+    pub csrf: String,
+    /// Where to go afterwards (validated).
+    pub next: String,
+    /// `totp` or `recovery_code`.
+    pub method: &'static str,
+    /// What went wrong.
+    pub error: Option<String>,
+}
+
+/// The step-up prompt (SEC-29).
+#[derive(Debug, Template)]
+#[template(path = "reauth.html")]
+pub struct ReauthPage {
+    /// Title.
+    pub title: &'static str,
+    /// Frame.
+    pub chrome: Chrome,
+    /// CSRF token.
+    pub csrf: String,
+    /// Where to go afterwards (validated).
+    pub next: String,
+    /// `totp`, `recovery_code` or `password`.
+    pub method: &'static str,
+    /// The user has a second factor (then the password is not enough).
+    pub has_factor: bool,
+    /// What went wrong.
+    pub error: Option<String>,
+}
+
+/// A TOTP enrolment in progress, as shown once.
+#[derive(Debug, Clone)]
+pub struct EnrolmentView {
+    /// Base32 secret for manual entry.
+    pub secret: String,
+    /// Inline SVG of the otpauth URI (generated here, no user text inside).
+    pub qr_svg: String,
+}
+
+/// The account's security page: second factors, recovery codes, the tenant's MFA policy.
+#[derive(Debug, Template)]
+#[template(path = "security.html")]
+pub struct SecurityPage {
+    /// Title.
+    pub title: &'static str,
+    /// Frame.
+    pub chrome: Chrome,
+    /// CSRF token.
+    pub csrf: String,
+    /// A confirmed authenticator app exists.
+    pub totp: bool,
+    /// The user's role or tenant requires a second factor.
+    pub required: bool,
+    /// Unused recovery codes.
+    pub recovery_left: i64,
+    /// An enrolment just started.
+    pub enrolment: Option<EnrolmentView>,
+    /// Recovery codes to show once.
+    pub codes: Vec<String>,
+    /// A confirmation.
+    pub message: Option<String>,
+    /// What went wrong.
+    pub error: Option<String>,
+    /// For owners and admins: whether the tenant requires MFA of everyone.
+    pub tenant_policy: Option<bool>,
 }

@@ -1,15 +1,43 @@
 //! Identity, black-box over TLS on both databases: bootstrap, sign-in, throttling, sessions,
 //! CSRF, sign-out, password change (issue 3).
 
-use attest_test_support::{Browser, TestApp, both_backends};
+use attest_test_support::{Authenticator, Browser, TestApp, both_backends};
+use attest_types::Clock as _;
 use reqwest::{Method, StatusCode};
 use time::Duration;
 
 pub const OWNER_EMAIL: &str = "olivia.owner@example.org";
 pub const OWNER_PASSWORD: &str = "violet kettle ramp orbit";
 
-/// Completes the bootstrap form and returns the owner's signed-in browser.
-pub async fn bootstrap(app: &TestApp) -> Browser {
+/// The first owner: a signed-in browser with an authenticator app set up (owners always
+/// need a second factor, SEC-12) and the recovery codes it came with.
+#[derive(Debug, Clone)]
+pub struct Owner {
+    pub browser: Browser,
+    pub app: Authenticator,
+    pub recovery_codes: Vec<String>,
+}
+
+impl std::ops::Deref for Owner {
+    type Target = Browser;
+    fn deref(&self) -> &Browser {
+        &self.browser
+    }
+}
+
+/// Completes the bootstrap form, enrols an authenticator app, and returns the owner.
+pub async fn bootstrap(app: &TestApp) -> Owner {
+    let b = bootstrap_without_factor(app).await;
+    let (authenticator, recovery_codes) = enrol_totp(app, &b).await;
+    Owner {
+        browser: b,
+        app: authenticator,
+        recovery_codes,
+    }
+}
+
+/// Completes the bootstrap form: the owner is signed in but must enrol a second factor.
+pub async fn bootstrap_without_factor(app: &TestApp) -> Browser {
     let path = app
         .bootstrap_path()
         .expect("a fresh installation prints a bootstrap link");
@@ -39,6 +67,64 @@ pub async fn bootstrap(app: &TestApp) -> Browser {
 pub async fn login(b: &Browser, email: &str, password: &str) -> reqwest::Response {
     b.post_form("/login", &[("email", email), ("password", password)])
         .await
+}
+
+/// Enrols an authenticator app for a signed-in browser (with a recent proof): returns it and
+/// the recovery codes shown once.
+pub async fn enrol_totp(app: &TestApp, b: &Browser) -> (Authenticator, Vec<String>) {
+    let r = b.api(Method::POST, "/api/v1/account/mfa/totp", None).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let v: serde_json::Value = r.json().await.unwrap();
+    let authenticator = Authenticator::new(v["secret"].as_str().unwrap());
+    let code = authenticator.code_at(app.clock.now());
+    let r = b
+        .api(
+            Method::POST,
+            "/api/v1/account/mfa/totp/confirm",
+            Some(serde_json::json!({ "code": code })),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let v: serde_json::Value = r.json().await.unwrap();
+    let codes = v["recovery_codes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_owned())
+        .collect();
+    (authenticator, codes)
+}
+
+/// A code of the next step (so it was never used), moving the clock there.
+pub fn fresh_code(app: &TestApp, authenticator: &Authenticator) -> String {
+    app.clock.advance(Duration::seconds(30));
+    authenticator.code_at(app.clock.now())
+}
+
+/// Signs in with password and, when asked, the authenticator's code: the final response.
+pub async fn login_2fa(
+    app: &TestApp,
+    b: &Browser,
+    email: &str,
+    password: &str,
+    authenticator: &Authenticator,
+) -> reqwest::Response {
+    let r = login(b, email, password).await;
+    let to = r
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    if !to.starts_with("/login/second-factor") {
+        return r;
+    }
+    let code = fresh_code(app, authenticator);
+    b.post_form(
+        "/login/second-factor",
+        &[("method", "totp"), ("code", &code), ("next", "/")],
+    )
+    .await
 }
 
 async fn me(b: &Browser) -> reqwest::Response {
@@ -247,12 +333,12 @@ both_backends!(
 
 both_backends!(sec_20_21_22_session_cookie, |backend| async move {
     let app = TestApp::start(backend).await;
-    let _owner = bootstrap(&app).await;
+    let owner = bootstrap(&app).await;
     // A cookie planted before sign-in is replaced and never becomes a session.
     let b = app.browser();
     let planted = "A".repeat(43);
     b.set_cookie("__Host-attest-session", Some(&planted));
-    let r = login(&b, OWNER_EMAIL, OWNER_PASSWORD).await;
+    let r = login_2fa(&app, &b, OWNER_EMAIL, OWNER_PASSWORD, &owner.app).await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let set_cookie: Vec<String> = r
         .headers()
@@ -285,7 +371,9 @@ both_backends!(sec_20_21_22_session_cookie, |backend| async move {
         }
         let c = app.browser();
         assert_eq!(
-            login(&c, OWNER_EMAIL, OWNER_PASSWORD).await.status(),
+            login_2fa(&app, &c, OWNER_EMAIL, OWNER_PASSWORD, &owner.app)
+                .await
+                .status(),
             StatusCode::SEE_OTHER
         );
         let t = c.cookie("__Host-attest-session").unwrap();
@@ -299,7 +387,9 @@ both_backends!(sec_20_21_22_session_cookie, |backend| async move {
     // One character changed → 401.
     let last = app.browser();
     assert_eq!(
-        login(&last, OWNER_EMAIL, OWNER_PASSWORD).await.status(),
+        login_2fa(&app, &last, OWNER_EMAIL, OWNER_PASSWORD, &owner.app)
+            .await
+            .status(),
         StatusCode::SEE_OTHER
     );
     let good = last.cookie("__Host-attest-session").unwrap();
@@ -329,7 +419,9 @@ both_backends!(sec_23_one_browser_at_a_time, |backend| async move {
     assert_eq!(me(&a).await.status(), StatusCode::OK);
     let b = app.browser();
     assert_eq!(
-        login(&b, OWNER_EMAIL, OWNER_PASSWORD).await.status(),
+        login_2fa(&app, &b, OWNER_EMAIL, OWNER_PASSWORD, &a.app)
+            .await
+            .status(),
         StatusCode::SEE_OTHER
     );
     let r = me(&a).await;
@@ -360,7 +452,9 @@ both_backends!(sec_24_25_idle_and_absolute_timeouts, |backend| async move {
     // Background polling does not keep a session alive.
     let p = app.browser();
     assert_eq!(
-        login(&p, OWNER_EMAIL, OWNER_PASSWORD).await.status(),
+        login_2fa(&app, &p, OWNER_EMAIL, OWNER_PASSWORD, &b.app)
+            .await
+            .status(),
         StatusCode::SEE_OTHER
     );
     let mut last = StatusCode::OK;
@@ -380,7 +474,9 @@ both_backends!(sec_24_25_idle_and_absolute_timeouts, |backend| async move {
     // Activity every 10 minutes keeps it alive until 12 hours, not a second more.
     let c = app.browser();
     assert_eq!(
-        login(&c, OWNER_EMAIL, OWNER_PASSWORD).await.status(),
+        login_2fa(&app, &c, OWNER_EMAIL, OWNER_PASSWORD, &b.app)
+            .await
+            .status(),
         StatusCode::SEE_OTHER
     );
     for _ in 0..71 {
@@ -556,7 +652,7 @@ both_backends!(
             .await;
         assert_eq!(r.status(), StatusCode::OK);
         assert_eq!(
-            login(&app.browser(), OWNER_EMAIL, OWNER_PASSWORD)
+            login_2fa(&app, &app.browser(), OWNER_EMAIL, OWNER_PASSWORD, &b.app)
                 .await
                 .status(),
             StatusCode::UNAUTHORIZED
@@ -568,9 +664,15 @@ both_backends!(
             "the session that changed it goes on"
         );
         assert_eq!(
-            login(&app.browser(), OWNER_EMAIL, "orchid lantern gravel sonnet")
-                .await
-                .status(),
+            login_2fa(
+                &app,
+                &app.browser(),
+                OWNER_EMAIL,
+                "orchid lantern gravel sonnet",
+                &b.app
+            )
+            .await
+            .status(),
             StatusCode::SEE_OTHER
         );
         // That sign-in (another browser) superseded ours; revoking the new one over the API
@@ -578,9 +680,15 @@ both_backends!(
         assert_eq!(me(&b).await.status(), StatusCode::UNAUTHORIZED);
         let c = app.browser();
         assert_eq!(
-            login(&c, OWNER_EMAIL, "orchid lantern gravel sonnet")
-                .await
-                .status(),
+            login_2fa(
+                &app,
+                &c,
+                OWNER_EMAIL,
+                "orchid lantern gravel sonnet",
+                &b.app
+            )
+            .await
+            .status(),
             StatusCode::SEE_OTHER
         );
         let list: serde_json::Value = c
@@ -663,7 +771,9 @@ both_backends!(
         );
         let b2 = app.browser();
         assert_eq!(
-            login(&b2, OWNER_EMAIL, OWNER_PASSWORD).await.status(),
+            login_2fa(&app, &b2, OWNER_EMAIL, OWNER_PASSWORD, &a.app)
+                .await
+                .status(),
             StatusCode::SEE_OTHER,
             "the password is unchanged"
         );
@@ -719,6 +829,23 @@ both_backends!(
                 )
                 .await;
             assert_eq!(r.status(), StatusCode::SEE_OTHER, "{next}");
+            // The password step carries `next` (re-validated) through the second factor.
+            let prompt = r.headers()["location"].to_str().unwrap().to_owned();
+            assert!(prompt.starts_with("/login/second-factor?next="), "{prompt}");
+            let carried = prompt.split_once("next=").unwrap().1;
+            let carried: String = form_urlencoded::parse(format!("n={carried}").as_bytes())
+                .next()
+                .unwrap()
+                .1
+                .into_owned();
+            let code = fresh_code(&app, &a.app);
+            let r = b
+                .post_form(
+                    "/login/second-factor",
+                    &[("method", "totp"), ("code", &code), ("next", &carried)],
+                )
+                .await;
+            assert_eq!(r.status(), StatusCode::SEE_OTHER, "{next}");
             assert_eq!(r.headers()["location"], expected, "{next}");
         }
         let page = app
@@ -739,6 +866,7 @@ both_backends!(
         let sink = attest_test_support::SmtpSink::start();
         let app = TestApp::builder(backend).mail_to(&sink).start().await;
         let owner = bootstrap(&app).await;
+        sink.forget(1).await; // "an authenticator app was added"
         // Two members join through invitations.
         for (i, email) in ["ann@example.org", "bob@example.org"].iter().enumerate() {
             let r = owner
@@ -865,7 +993,7 @@ both_backends!(
 
 both_backends!(the_json_api_signs_in_and_out, |backend| async move {
     let app = TestApp::start(backend).await;
-    let _owner = bootstrap(&app).await;
+    let owner = bootstrap(&app).await;
     let b = app.browser();
     let r = b
         .send(
@@ -876,6 +1004,28 @@ both_backends!(the_json_api_signs_in_and_out, |backend| async move {
                 .form(&[
                     ("email", OWNER_EMAIL),
                     ("password", OWNER_PASSWORD),
+                    ("csrf_token", &b.csrf()),
+                ]),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["status"], "second_factor_required");
+    assert!(v["methods"].as_array().unwrap().contains(&"totp".into()));
+    assert!(
+        b.cookie("__Host-attest-session").is_none(),
+        "no session yet"
+    );
+    let code = fresh_code(&app, &owner.app);
+    let r = b
+        .send(
+            app.client
+                .post(app.url("/api/v1/login/second-factor"))
+                .header("origin", &app.base)
+                .header("accept", "application/json")
+                .form(&[
+                    ("method", "totp"),
+                    ("code", code.as_str()),
                     ("csrf_token", &b.csrf()),
                 ]),
         )
@@ -905,7 +1055,9 @@ both_backends!(
         );
         let second = app.browser();
         assert_eq!(
-            login(&second, OWNER_EMAIL, OWNER_PASSWORD).await.status(),
+            login_2fa(&app, &second, OWNER_EMAIL, OWNER_PASSWORD, &first.app)
+                .await
+                .status(),
             StatusCode::SEE_OTHER
         );
         // The superseded row stays, so the first browser is told why.
@@ -918,7 +1070,9 @@ both_backends!(
         app.clock.advance(Duration::days(31));
         let third = app.browser();
         assert_eq!(
-            login(&third, OWNER_EMAIL, OWNER_PASSWORD).await.status(),
+            login_2fa(&app, &third, OWNER_EMAIL, OWNER_PASSWORD, &first.app)
+                .await
+                .status(),
             StatusCode::SEE_OTHER
         );
         assert!(

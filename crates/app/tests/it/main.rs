@@ -10,6 +10,7 @@ mod http_surface;
 mod identity;
 mod keys;
 mod logging;
+mod mfa;
 mod migrations;
 mod onboarding;
 mod tls;

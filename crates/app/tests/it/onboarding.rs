@@ -2,6 +2,7 @@
 //! (aiosmtpd) receiving the messages (issue 3).
 
 use attest_test_support::{SmtpSink, TestApp, both_backends};
+use attest_types::Clock as _;
 use reqwest::StatusCode;
 use time::Duration;
 
@@ -23,6 +24,7 @@ both_backends!(
         let sink = SmtpSink::start();
         let app = TestApp::builder(backend).mail_to(&sink).start().await;
         let owner = bootstrap(&app).await;
+        sink.forget(1).await; // "an authenticator app was added"
         assert_eq!(
             invite(&owner, "mia.member@example.org", "member")
                 .await
@@ -101,6 +103,7 @@ both_backends!(
         let sink = SmtpSink::start();
         let app = TestApp::builder(backend).mail_to(&sink).start().await;
         let _owner = bootstrap(&app).await;
+        sink.forget(1).await; // "an authenticator app was added"
         let guest = app.browser();
         for _ in 0..5 {
             let r = guest.post_form("/forgot", &[("email", OWNER_EMAIL)]).await;
@@ -142,6 +145,7 @@ both_backends!(
         let sink = SmtpSink::start();
         let app = TestApp::builder(backend).mail_to(&sink).start().await;
         let owner = bootstrap(&app).await;
+        sink.forget(1).await; // "an authenticator app was added"
         let guest = app.browser();
         assert_eq!(
             guest
@@ -171,8 +175,46 @@ both_backends!(
             .post_form(&second, &[("password", "Password123456")])
             .await;
         assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        // SEC-09: the owner has an authenticator app, so the reset form asks for a code and
+        // a reset without one (or with a wrong one) changes nothing.
+        let page = guest.get(&second).await.text().await.unwrap();
+        assert!(
+            page.contains("name=\"code\""),
+            "the form asks for the second factor"
+        );
         let r = guest
             .post_form(&second, &[("password", "saffron tundra pickle quartz")])
+            .await;
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        let wrong = if owner.app.code_at(app.clock.now()) == "000000" {
+            "111111"
+        } else {
+            "000000"
+        };
+        let r = guest
+            .post_form(
+                &second,
+                &[
+                    ("password", "saffron tundra pickle quartz"),
+                    ("code", wrong),
+                ],
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(
+            owner.get_json("/api/v1/account").await.status(),
+            StatusCode::OK,
+            "nothing changed yet"
+        );
+        let code = crate::identity::fresh_code(&app, &owner.app);
+        let r = guest
+            .post_form(
+                &second,
+                &[
+                    ("password", "saffron tundra pickle quartz"),
+                    ("code", &code),
+                ],
+            )
             .await;
         assert_eq!(r.status(), StatusCode::SEE_OTHER);
         // The owner's session ended; the new password works; the link is spent.
@@ -224,6 +266,7 @@ both_backends!(
         let sink = SmtpSink::start();
         let app = TestApp::builder(backend).mail_to(&sink).start().await;
         let owner = bootstrap(&app).await;
+        sink.forget(1).await; // "an authenticator app was added"
         let r = owner
             .post_form(
                 "/account/password",

@@ -10,7 +10,8 @@ use attest_db::identity;
 use attest_types::{Actor, Role, TenantId, UserId};
 use time::Duration;
 
-use super::sessions::{self, ClientFacts, SessionToken, VerifiedSession};
+use super::mfa::LoginStep;
+use super::sessions::ClientFacts;
 use super::throttle;
 use crate::audit::{AuditRecord, Outcome};
 use crate::identity::{Identity, IdentityError};
@@ -33,7 +34,9 @@ pub fn normalise_email(email: &str) -> String {
 }
 
 impl Identity {
-    /// Signs a user in. On success the user's other sessions end (one browser at a time).
+    /// The password step of a sign-in. Users without a second factor get a session (and the
+    /// user's other sessions end: one browser at a time); users with one get a pending login
+    /// that [`Identity::complete_second_factor`] finishes.
     ///
     /// # Errors
     /// [`LoginFailure`]; every attempt is audited, never with the password.
@@ -44,7 +47,7 @@ impl Identity {
         client: &ClientFacts,
         ip: Option<IpAddr>,
         request_id: Option<attest_types::RequestId>,
-    ) -> Result<(SessionToken, VerifiedSession), LoginFailure> {
+    ) -> Result<LoginStep, LoginFailure> {
         let now = self.clock.now();
         let email = normalise_email(email);
         let key = throttle::account_key(&email);
@@ -152,35 +155,52 @@ impl Identity {
         identity::throttle_clear(&mut tx, &key)
             .await
             .map_err(|e| LoginFailure::Internal(e.into()))?;
-        identity::touch_login(&mut tx, user_id, now)
-            .await
-            .map_err(|e| LoginFailure::Internal(e.into()))?;
         if let Some(fresh) = &rehash {
             identity::set_password(&mut tx, user_id, &fresh.phc, fresh.pepper_version)
                 .await
                 .map_err(|e| LoginFailure::Internal(e.into()))?;
         }
-        let (token, session) = sessions::start(&mut tx, user_id, tenant, client, self.policy, now)
+        let step = self
+            .after_password(&mut tx, user_id, tenant, client, now)
             .await
-            .map_err(|e| LoginFailure::Internal(e.into()))?;
-        let mut record = audit_attempt(Outcome::Success, Some(user_id), false, "ok");
-        if let Some((t, _)) = tenant {
-            record = AuditRecord::tenant(t, Actor::User(user_id), "auth.login", Outcome::Success)
-                .request(ip, request_id)
-                .details(serde_json::json!({ "throttled": false, "rehashed": rehash.is_some() }));
+            .map_err(LoginFailure::Internal)?;
+        let second_factor = matches!(step, LoginStep::SecondFactor(_));
+        if !second_factor {
+            identity::touch_login(&mut tx, user_id, now)
+                .await
+                .map_err(|e| LoginFailure::Internal(e.into()))?;
+        }
+        let details = serde_json::json!({
+            "throttled": false,
+            "rehashed": rehash.is_some(),
+            "second_factor_required": second_factor,
+        });
+        let action = if second_factor {
+            "auth.password"
+        } else {
+            "auth.login"
+        };
+        let mut record = match tenant {
+            Some((t, _)) => AuditRecord::tenant(t, Actor::User(user_id), action, Outcome::Success),
+            None => AuditRecord::system(Actor::User(user_id), action, Outcome::Success),
+        }
+        .request(ip, request_id)
+        .details(details);
+        if let LoginStep::SignedIn(_, session) = &step {
+            record = record.object("session", session.id);
         }
         self.audit
-            .record_in(&mut tx, record.object("session", session.id))
+            .record_in(&mut tx, record)
             .await
             .map_err(|e| LoginFailure::Internal(crate::identity::internal(e)))?;
         tx.commit()
             .await
             .map_err(|e| LoginFailure::Internal(e.into()))?;
-        Ok((token, session))
+        Ok(step)
     }
 
     /// The tenant a user starts in: the first by name.
-    async fn default_tenant(
+    pub(crate) async fn default_tenant(
         &self,
         user: UserId,
     ) -> Result<Option<(TenantId, Role)>, IdentityError> {

@@ -2,6 +2,7 @@
 
 pub mod hashing;
 pub mod login;
+pub mod mfa;
 pub mod password_policy;
 pub mod sessions;
 pub mod throttle;

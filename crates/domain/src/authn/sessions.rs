@@ -58,6 +58,41 @@ pub struct VerifiedSession {
     pub tenant: Option<(TenantId, Role)>,
     /// The CSRF token bound to this session (SEC-50).
     pub csrf_token: String,
+    /// Whether a second factor was proven at sign-in or since.
+    pub second_factor: bool,
+    /// The last proof of presence: sign-in or step-up (SEC-29).
+    pub reauth_at: OffsetDateTime,
+    /// What the session may do.
+    pub standing: Standing,
+}
+
+/// What a session may do (SEC-12). A session that must first enrol a second factor reaches
+/// only the enrolment pages and sign-out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Standing {
+    /// Everything its role allows.
+    Full,
+    /// Nothing but enrolling a second factor: the user's role or tenant requires one and
+    /// the user has none yet.
+    MustEnrolSecondFactor,
+}
+
+/// Who must use a second factor: owners and admins always, everyone in a tenant that
+/// requires it (SEC-12).
+#[must_use]
+pub const fn second_factor_required(role: Role, tenant_requires: bool) -> bool {
+    tenant_requires || matches!(role, Role::Owner | Role::Admin)
+}
+
+/// How long a proof of presence lets sensitive actions through (SEC-29).
+pub const REAUTH_WINDOW: Duration = Duration::minutes(10);
+
+impl VerifiedSession {
+    /// Whether the last proof of presence is recent enough for a sensitive action (SEC-29).
+    #[must_use]
+    pub fn recently_proven(&self, now: OffsetDateTime) -> bool {
+        now - self.reauth_at <= REAUTH_WINDOW
+    }
 }
 
 /// Why a cookie does not authenticate.
@@ -115,6 +150,7 @@ pub struct ClientFacts {
 ///
 /// # Errors
 /// On database or random-generator failure.
+#[allow(clippy::too_many_arguments)]
 pub async fn start(
     tx: &mut Tx,
     user: UserId,
@@ -122,6 +158,8 @@ pub async fn start(
     client: &ClientFacts,
     policy: SessionPolicy,
     now: OffsetDateTime,
+    second_factor: bool,
+    standing: Standing,
 ) -> Result<(SessionToken, VerifiedSession), DbError> {
     identity::end_sessions_of_user(tx, user, None, "superseded", now).await?;
     identity::purge_old_sessions(tx, user, now - KEEP_ENDED).await?;
@@ -142,6 +180,7 @@ pub async fn start(
             expires_at: now + policy.absolute,
             source_ip: client.ip.clone(),
             user_agent: ua,
+            second_factor,
         },
     )
     .await?;
@@ -150,6 +189,9 @@ pub async fn start(
         user,
         tenant,
         csrf_token: csrf_for(&token),
+        second_factor,
+        reauth_at: now,
+        standing,
     };
     Ok((SessionToken(Zeroizing::new(token)), verified))
 }
@@ -220,11 +262,27 @@ pub async fn authenticate(
             .await
             .map_err(|_| SessionFailure::Unknown)?;
     }
+    let standing = match tenant {
+        Some((t, role)) if !row.second_factor => {
+            let tenant_requires = attest_db::mfa::tenant_requires_mfa(db, t)
+                .await
+                .map_err(|_| SessionFailure::Unknown)?;
+            if second_factor_required(role, tenant_requires) {
+                Standing::MustEnrolSecondFactor
+            } else {
+                Standing::Full
+            }
+        }
+        _ => Standing::Full,
+    };
     Ok(VerifiedSession {
         id: SessionId::from_uuid(row.id),
         user,
         tenant,
         csrf_token: csrf_for(token),
+        second_factor: row.second_factor,
+        reauth_at: row.reauth_at.unwrap_or(row.created_at),
+        standing,
     })
 }
 

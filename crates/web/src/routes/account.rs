@@ -164,6 +164,14 @@ pub async fn change_password(
             }
             return account_page(&state, &session, StatusCode::OK, Some(msg), Vec::new()).await;
         }
+        Err(IdentityError::ReauthRequired) => {
+            return Ok(crate::routes::mfa::step_up_response(
+                &headers,
+                format,
+                ctx.request_id,
+                "/account",
+            ));
+        }
         Err(IdentityError::WrongPassword) => (
             StatusCode::FORBIDDEN,
             "wrong_password",

@@ -2,6 +2,7 @@
 
 use attest_crypto::Zeroizing;
 use attest_domain::authn::login::LoginFailure;
+use attest_domain::authn::mfa::{LoginStep, OFFERED_METHODS};
 use attest_domain::identity::IdentityError;
 use axum::Form;
 use axum::extract::{Extension, Path, Query, State};
@@ -10,7 +11,7 @@ use axum::response::{IntoResponse as _, Response};
 use serde::Deserialize;
 
 use crate::AppState;
-use crate::auth::{SignedIn, client_of};
+use crate::auth::{Enrolling, client_of};
 use crate::cookies;
 use crate::error::{AppError, Format, error_code_response};
 use crate::middleware::RequestContext;
@@ -55,6 +56,12 @@ pub async fn login_page(
             Some("You signed in on another browser, so your session here was ended.".to_owned())
         }
         Some("session_expired") => Some("Your session expired. Please sign in again.".to_owned()),
+        Some("login_restart") => Some(
+            "The sign-in was not completed in time, or there were too many wrong codes. Please sign in again.".to_owned(),
+        ),
+        Some("password_reset") => {
+            Some("Your password was changed. Sign in with the new one.".to_owned())
+        }
         _ => None,
     };
     views::html(
@@ -107,7 +114,25 @@ pub async fn login(
         .await;
     let next = safe_next(form.next.as_deref());
     let (status, code) = match result {
-        Ok((token, session)) => {
+        Ok(LoginStep::SecondFactor(pending)) => {
+            // Password right; the second factor decides (SEC-12). The pending cookie grants
+            // nothing but the prompt.
+            let mut r = if format == Format::Json {
+                axum::Json(serde_json::json!({
+                    "status": "second_factor_required",
+                    "methods": OFFERED_METHODS,
+                }))
+                .into_response()
+            } else {
+                let encoded: String = form_urlencoded::byte_serialize(next.as_bytes()).collect();
+                see_other(&format!("/login/second-factor?next={encoded}"))
+            };
+            if let Some(c) = cookies::pending(&pending.0) {
+                r.headers_mut().append(header::SET_COOKIE, c);
+            }
+            return Ok(r);
+        }
+        Ok(LoginStep::SignedIn(token, session)) => {
             if format == Format::Json {
                 // Scripts get the session and its CSRF token as JSON; browsers a redirect.
                 let body = axum::Json(serde_json::json!({
@@ -174,9 +199,9 @@ pub async fn logout(
     State(state): State<AppState>,
     Extension(ctx): Extension<RequestContext>,
     headers: HeaderMap,
-    session: Option<SignedIn>,
+    session: Option<Enrolling>,
 ) -> Result<Response, AppError> {
-    if let Some(SignedIn(session)) = &session {
+    if let Some(Enrolling(session)) = &session {
         let (_, origin) = client_of(Some(&ctx), headers.get(header::USER_AGENT));
         state
             .identity
@@ -185,7 +210,7 @@ pub async fn logout(
             .map_err(|e| AppError::Internal(e.to_string()))?;
     }
     let mut r = see_other("/login");
-    if let Some(SignedIn(s)) = &session {
+    if let Some(Enrolling(s)) = &session {
         crate::auth::tag(&mut r, s);
     }
     r.headers_mut()

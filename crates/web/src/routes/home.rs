@@ -5,7 +5,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 
 use crate::AppState;
-use crate::auth::{SignedIn, tag};
+use crate::auth::{Enrolling, tag};
 use crate::error::AppError;
 use crate::routes::account::chrome;
 use crate::views::{self, Chrome, HomePage, TenantLine};
@@ -16,11 +16,17 @@ use crate::views::{self, Chrome, HomePage, TenantLine};
 /// If the page cannot be rendered.
 pub async fn home(
     State(state): State<AppState>,
-    session: Option<SignedIn>,
+    session: Option<Enrolling>,
 ) -> Result<Response, AppError> {
+    if let Some(Enrolling(s)) = &session
+        && s.standing != attest_domain::authn::sessions::Standing::Full
+    {
+        // SEC-12: the user's role or organisation needs a second factor first.
+        return Ok(crate::routes::see_other("/account/security"));
+    }
     let ready = attest_domain::health::readiness(&state.db).await.is_ok();
     let (chrome, tenants, csrf) = match &session {
-        Some(SignedIn(s)) => {
+        Some(Enrolling(s)) => {
             let (c, _) = chrome(&state, s).await?;
             let current = s.tenant.map(|t| t.0);
             let tenants = state
@@ -50,7 +56,7 @@ pub async fn home(
             tenants,
         },
     )?;
-    if let Some(SignedIn(s)) = &session {
+    if let Some(Enrolling(s)) = &session {
         tag(&mut r, s);
     }
     Ok(r)

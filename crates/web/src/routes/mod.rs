@@ -3,8 +3,10 @@
 pub mod account;
 pub mod assets;
 pub mod auth;
+pub mod email;
 pub mod health;
 pub mod home;
+pub mod mfa;
 pub mod onboarding;
 
 use axum::http::{HeaderValue, StatusCode, header};
@@ -25,4 +27,66 @@ pub(crate) fn with_session_cookie(mut r: Response, token: &str) -> Response {
         r.headers_mut().append(header::SET_COOKIE, c);
     }
     r
+}
+
+/// The answer to a failed identity operation, for JSON clients: a status and a stable code
+/// (SEC-76: no internals). `None` for failures that are internal errors.
+pub(crate) fn identity_error_json(
+    e: &attest_domain::identity::IdentityError,
+    request_id: attest_types::RequestId,
+) -> Option<Response> {
+    use attest_domain::identity::IdentityError as E;
+    let (status, code, retry) = match e {
+        E::ReauthRequired => (StatusCode::UNAUTHORIZED, "reauth_required", None),
+        E::InvalidCode => (StatusCode::UNAUTHORIZED, "invalid_code", None),
+        E::WrongPassword => (StatusCode::UNAUTHORIZED, "wrong_password", None),
+        E::TotpLocked(d) => (StatusCode::TOO_MANY_REQUESTS, "totp_locked", Some(*d)),
+        E::Throttled(d) => (StatusCode::TOO_MANY_REQUESTS, "rate_limited", Some(*d)),
+        E::UnsupportedMethod => (StatusCode::BAD_REQUEST, "unsupported_method", None),
+        E::SecondFactorRequired => (StatusCode::CONFLICT, "second_factor_required", None),
+        E::Forbidden => (StatusCode::FORBIDDEN, "forbidden", None),
+        E::NotFound => (StatusCode::NOT_FOUND, "not_found", None),
+        E::Taken(_) => (StatusCode::CONFLICT, "taken", None),
+        E::LastOwner => (StatusCode::CONFLICT, "last_owner", None),
+        E::LinkGone | E::LinkUnknown => (StatusCode::BAD_REQUEST, "invalid_link", None),
+        E::Invalid {
+            field,
+            code,
+            message,
+        } => {
+            return Some(crate::error::field_error_response(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                code,
+                field,
+                message,
+                request_id,
+            ));
+        }
+        _ => return None,
+    };
+    let mut r =
+        crate::error::error_code_response(status, code, request_id, crate::error::Format::Json);
+    if let Some(d) = retry
+        && let Ok(v) = HeaderValue::from_str(&d.whole_seconds().max(1).to_string())
+    {
+        r.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    Some(r)
+}
+
+/// The page a form was posted from (same origin, from `Referer`), for coming back after a
+/// step-up; `fallback` otherwise.
+pub(crate) fn came_from(headers: &axum::http::HeaderMap, fallback: &str) -> String {
+    let path = headers
+        .get(header::REFERER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|r| r.parse::<axum::http::Uri>().ok())
+        .and_then(|u| u.path_and_query().map(|p| p.as_str().to_owned()));
+    crate::routes::auth::safe_next(path.as_deref().or(Some(fallback)))
+}
+
+/// `303` to the step-up page, coming back to `next` afterwards (SEC-29).
+pub(crate) fn reauth_redirect(next: &str) -> Response {
+    let encoded: String = form_urlencoded::byte_serialize(next.as_bytes()).collect();
+    see_other(&format!("/reauth?next={encoded}"))
 }

@@ -88,7 +88,12 @@ pub async fn forgot(
     )
 }
 
-fn reset_form(csrf: &CsrfToken, token: &str, errors: Vec<(String, String)>) -> SetPasswordPage {
+fn reset_form(
+    csrf: &CsrfToken,
+    token: &str,
+    ask_code: bool,
+    errors: Vec<(String, String)>,
+) -> SetPasswordPage {
     SetPasswordPage {
         title: "Choose a new password",
         chrome: Chrome::default(),
@@ -101,6 +106,7 @@ fn reset_form(csrf: &CsrfToken, token: &str, errors: Vec<(String, String)>) -> S
         autocomplete: "new-password",
         password_help: "At least 15 characters; any characters, spaces welcome.",
         button: "Set password",
+        ask_code,
         errors,
     }
 }
@@ -125,10 +131,13 @@ pub async fn reset_page(
     headers: HeaderMap,
     Path(token): Path<String>,
 ) -> Result<Response, AppError> {
-    if state.identity.check_reset(&token).await.is_err() {
+    let Ok(ask_code) = state.identity.check_reset(&token).await else {
         return Ok(bad_link(&ctx, &headers, StatusCode::BAD_REQUEST));
-    }
-    views::html(StatusCode::OK, &reset_form(&csrf, &token, Vec::new()))
+    };
+    views::html(
+        StatusCode::OK,
+        &reset_form(&csrf, &token, ask_code, Vec::new()),
+    )
 }
 
 /// A new password.
@@ -137,6 +146,9 @@ pub struct PasswordOnly {
     password: String,
     #[serde(default)]
     name: String,
+    /// A second-factor code, when the account has one (SEC-09).
+    #[serde(default)]
+    code: Option<String>,
 }
 
 impl std::fmt::Debug for PasswordOnly {
@@ -161,7 +173,12 @@ pub async fn reset(
     let format = Format::negotiate("/reset", &headers);
     match state
         .identity
-        .complete_reset(&token, Zeroizing::new(form.password), origin)
+        .complete_reset(
+            &token,
+            Zeroizing::new(form.password),
+            form.code.as_deref(),
+            origin,
+        )
         .await
     {
         Ok(()) => {
@@ -186,10 +203,15 @@ pub async fn reset(
                     ctx.request_id,
                 ));
             }
+            let ask_code = state.identity.check_reset(&token).await.unwrap_or(true);
             views::html(
                 StatusCode::UNPROCESSABLE_ENTITY,
-                &reset_form(&csrf, &token, vec![(field.to_owned(), message)]),
+                &reset_form(&csrf, &token, ask_code, vec![(field.to_owned(), message)]),
             )
+        }
+        Err(e @ IdentityError::TotpLocked(_)) => {
+            crate::routes::identity_error_json(&e, ctx.request_id)
+                .ok_or_else(|| AppError::Internal(e.to_string()))
         }
         Err(IdentityError::LinkGone | IdentityError::LinkUnknown) => {
             Ok(bad_link(&ctx, &headers, StatusCode::BAD_REQUEST))
@@ -236,6 +258,7 @@ fn invitation_form(
             "At least 15 characters; any characters, spaces welcome."
         },
         button: "Accept invitation",
+        ask_code: false,
         errors,
     }
 }
@@ -571,6 +594,12 @@ async fn member_result(
             )
             .await
         }
+        Err(IdentityError::ReauthRequired) => Ok(crate::routes::mfa::step_up_response(
+            headers,
+            format,
+            ctx.request_id,
+            "/members",
+        )),
         Err(e) => {
             let Some((status, code, message)) = member_error(&e) else {
                 return Err(AppError::Internal(e.to_string()));

@@ -1,0 +1,821 @@
+//! Second factors and step-up over HTTP: the sign-in's second-factor prompt, the security
+//! page (authenticator app, recovery codes, the organisation's MFA policy), the step-up
+//! prompt (SEC-29), and the same over the JSON API. The rules live in the domain's
+//! `authn::mfa`; these handlers translate.
+
+use attest_crypto::Zeroizing;
+use attest_domain::authn::mfa::{OFFERED_METHODS, Proof, SecondFactorFailure, TotpEnrolment};
+use attest_domain::authn::sessions::VerifiedSession;
+use attest_domain::identity::IdentityError;
+use attest_types::Role;
+use axum::extract::{Extension, Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::{Form, Json};
+use serde::Deserialize;
+
+use crate::AppState;
+use crate::auth::{Enrolling, client_of, tag};
+use crate::cookies;
+use crate::error::{AppError, Format, error_code_response};
+use crate::middleware::RequestContext;
+use crate::middleware::csrf::CsrfToken;
+use crate::routes::account::chrome;
+use crate::routes::auth::safe_next;
+use crate::routes::{
+    came_from, identity_error_json, reauth_redirect, see_other, with_session_cookie,
+};
+use crate::views::{self, Chrome, EnrolmentView, ReauthPage, SecondFactorPage, SecurityPage};
+
+fn internal(e: &IdentityError) -> AppError {
+    AppError::Internal(e.to_string())
+}
+
+fn with_retry_after(mut r: Response, wait: time::Duration) -> Response {
+    if let Ok(v) = HeaderValue::from_str(&wait.whole_seconds().max(1).to_string()) {
+        r.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    r
+}
+
+// ---------------------------------------------------------------------------------------
+// The second step of a sign-in.
+
+/// `?method=…&next=…`
+#[derive(Debug, Deserialize)]
+pub struct SecondFactorQuery {
+    method: Option<String>,
+    next: Option<String>,
+}
+
+fn method_of(m: Option<&str>) -> &'static str {
+    if m == Some("recovery_code") {
+        "recovery_code"
+    } else {
+        "totp"
+    }
+}
+
+/// `GET /login/second-factor`: the prompt, while a pending login is live.
+///
+/// # Errors
+/// If the page cannot be rendered.
+pub async fn second_factor_page(
+    State(state): State<AppState>,
+    Extension(csrf): Extension<CsrfToken>,
+    headers: HeaderMap,
+    Query(q): Query<SecondFactorQuery>,
+) -> Result<Response, AppError> {
+    let live = match cookies::get(&headers, cookies::PENDING) {
+        Some(token) => state
+            .identity
+            .pending_login_live(&token)
+            .await
+            .map_err(|e| internal(&e))?,
+        None => false,
+    };
+    if !live {
+        return Ok(see_other("/login?reason=login_restart"));
+    }
+    views::html(
+        StatusCode::OK,
+        &SecondFactorPage {
+            title: "Confirm it is you",
+            chrome: Chrome::default(),
+            csrf: csrf.0,
+            next: safe_next(q.next.as_deref()),
+            method: method_of(q.method.as_deref()),
+            error: None,
+        },
+    )
+}
+
+/// The second-factor form.
+#[derive(Deserialize)]
+pub struct SecondFactorForm {
+    #[serde(default)]
+    method: Option<String>,
+    code: String,
+    #[serde(default)]
+    next: Option<String>,
+}
+
+impl std::fmt::Debug for SecondFactorForm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecondFactorForm([redacted])")
+    }
+}
+
+/// `POST /login/second-factor` (and `/api/v1/login/second-factor`): a TOTP or recovery code
+/// for the pending login. 401 `invalid_code`; 429 `totp_locked` after three wrong TOTP codes
+/// in a step; 401 `login_restart` after five wrong answers, however right the sixth (SEC-15).
+///
+/// # Errors
+/// Only on internal failure.
+pub async fn second_factor(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<RequestContext>,
+    Extension(csrf): Extension<CsrfToken>,
+    headers: HeaderMap,
+    Form(form): Form<SecondFactorForm>,
+) -> Result<Response, AppError> {
+    let format = Format::negotiate(ctx_path(&headers), &headers);
+    let (client, origin) = client_of(Some(&ctx), headers.get(header::USER_AGENT));
+    let next = safe_next(form.next.as_deref());
+    let method = form.method.as_deref().unwrap_or("totp");
+    let proof = match method {
+        "totp" | "recovery_code" => Proof::parse(method, Zeroizing::new(form.code)),
+        _ => Err(IdentityError::UnsupportedMethod),
+    };
+    let proof = match proof {
+        Ok(p) => p,
+        Err(e) => {
+            return identity_error_json(&e, ctx.request_id).ok_or_else(|| internal(&e));
+        }
+    };
+    let shown_method = method_of(Some(method));
+    let Some(pending) = cookies::get(&headers, cookies::PENDING) else {
+        return Ok(restart(format, ctx.request_id));
+    };
+    let page_error = |status: StatusCode, message: &str| {
+        views::html(
+            status,
+            &SecondFactorPage {
+                title: "Confirm it is you",
+                chrome: Chrome::default(),
+                csrf: csrf.0.clone(),
+                next: next.clone(),
+                method: shown_method,
+                error: Some(message.to_owned()),
+            },
+        )
+    };
+    match state
+        .identity
+        .complete_second_factor(&pending, proof, &client, origin)
+        .await
+    {
+        Ok((token, session)) => {
+            let mut r = if format == Format::Json {
+                Json(serde_json::json!({
+                    "status": "signed_in",
+                    "user": session.user.to_string(),
+                    "csrf_token": session.csrf_token,
+                }))
+                .into_response()
+            } else {
+                see_other(&next)
+            };
+            r.headers_mut()
+                .append(header::SET_COOKIE, cookies::clear_pending());
+            Ok(with_session_cookie(r, &token.0))
+        }
+        Err(SecondFactorFailure::Invalid) => {
+            if format == Format::Json {
+                return Ok(error_code_response(
+                    StatusCode::UNAUTHORIZED,
+                    "invalid_code",
+                    ctx.request_id,
+                    format,
+                ));
+            }
+            page_error(
+                StatusCode::UNAUTHORIZED,
+                "That code is not correct. Codes from the app change every 30 seconds and each works once.",
+            )
+        }
+        Err(SecondFactorFailure::TotpLocked(wait)) => {
+            let r = if format == Format::Json {
+                error_code_response(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "totp_locked",
+                    ctx.request_id,
+                    format,
+                )
+            } else {
+                page_error(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "Too many wrong codes. Wait for the app to show a new code, then try again, or use a recovery code.",
+                )?
+            };
+            Ok(with_retry_after(r, wait))
+        }
+        Err(SecondFactorFailure::Restart) => Ok(restart(format, ctx.request_id)),
+        Err(SecondFactorFailure::Internal(e)) => Err(internal(&e)),
+    }
+}
+
+fn ctx_path(headers: &HeaderMap) -> &'static str {
+    // JSON unless the client asks for HTML (the API path is negotiated the same way).
+    if headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("text/html"))
+    {
+        "/login"
+    } else {
+        "/api/v1/login"
+    }
+}
+
+fn restart(format: Format, request_id: attest_types::RequestId) -> Response {
+    let mut r = if format == Format::Json {
+        error_code_response(
+            StatusCode::UNAUTHORIZED,
+            "login_restart",
+            request_id,
+            format,
+        )
+    } else {
+        see_other("/login?reason=login_restart")
+    };
+    r.headers_mut()
+        .append(header::SET_COOKIE, cookies::clear_pending());
+    r
+}
+
+// ---------------------------------------------------------------------------------------
+// The security page.
+
+#[derive(Default)]
+struct Shown {
+    enrolment: Option<TotpEnrolment>,
+    codes: Vec<String>,
+    message: Option<String>,
+    error: Option<String>,
+}
+
+async fn security_page(
+    state: &AppState,
+    session: &VerifiedSession,
+    status: StatusCode,
+    shown: Shown,
+) -> Result<Response, AppError> {
+    let (chrome, _) = chrome(state, session).await?;
+    let factors = state
+        .identity
+        .factors(session)
+        .await
+        .map_err(|e| internal(&e))?;
+    let tenant_policy = match session.tenant {
+        Some((t, Role::Owner | Role::Admin)) => Some(
+            state
+                .identity
+                .tenant_mfa_required(t)
+                .await
+                .map_err(|e| internal(&e))?,
+        ),
+        _ => None,
+    };
+    let enrolment = match shown.enrolment {
+        Some(e) => Some(EnrolmentView {
+            secret: e.secret_base32.to_string(),
+            qr_svg: crate::qr::svg(&e.otpauth_uri, "QR code for your authenticator app")
+                .ok_or_else(|| AppError::Internal("QR code".into()))?,
+        }),
+        None => None,
+    };
+    let mut r = views::html(
+        status,
+        &SecurityPage {
+            title: "Sign-in security",
+            chrome,
+            csrf: session.csrf_token.clone(),
+            totp: factors.totp,
+            required: factors.required,
+            recovery_left: factors.recovery_codes_left,
+            enrolment,
+            codes: shown.codes,
+            message: shown.message,
+            error: shown.error,
+            tenant_policy,
+        },
+    )?;
+    tag(&mut r, session);
+    Ok(r)
+}
+
+/// `GET /account/security`
+///
+/// # Errors
+/// Only on internal failure.
+pub async fn page(
+    State(state): State<AppState>,
+    Enrolling(session): Enrolling,
+) -> Result<Response, AppError> {
+    security_page(&state, &session, StatusCode::OK, Shown::default()).await
+}
+
+/// The HTML answer to a failed security action: step-up, a message, or an error.
+async fn security_error(
+    state: &AppState,
+    session: &VerifiedSession,
+    e: IdentityError,
+) -> Result<Response, AppError> {
+    let (status, message) = match e {
+        IdentityError::ReauthRequired => return Ok(reauth_redirect("/account/security")),
+        IdentityError::InvalidCode => (
+            StatusCode::UNAUTHORIZED,
+            "That code is not correct. Enter the code the app shows now.",
+        ),
+        IdentityError::Taken(_) => (
+            StatusCode::CONFLICT,
+            "An authenticator app is already set up. Remove it first to set up another.",
+        ),
+        IdentityError::SecondFactorRequired => (
+            StatusCode::CONFLICT,
+            "Your role or organisation requires a second factor, so it cannot be removed.",
+        ),
+        IdentityError::NotFound => (
+            StatusCode::NOT_FOUND,
+            "There is nothing to confirm or remove. Start again.",
+        ),
+        IdentityError::Forbidden => (
+            StatusCode::FORBIDDEN,
+            "Only owners and administrators change the organisation's policy.",
+        ),
+        other => return Err(internal(&other)),
+    };
+    security_page(
+        state,
+        session,
+        status,
+        Shown {
+            error: Some(message.to_owned()),
+            ..Shown::default()
+        },
+    )
+    .await
+}
+
+/// The security page after an action: what it produced, or why it failed.
+async fn after_action(
+    state: &AppState,
+    session: &VerifiedSession,
+    result: Result<Shown, IdentityError>,
+) -> Result<Response, AppError> {
+    match result {
+        Ok(shown) => security_page(state, session, StatusCode::OK, shown).await,
+        Err(e) => security_error(state, session, e).await,
+    }
+}
+
+fn told(message: &str) -> Shown {
+    Shown {
+        message: Some(message.to_owned()),
+        ..Shown::default()
+    }
+}
+
+/// `POST /account/security/totp`: starts an enrolment (needs a recent proof, SEC-29).
+///
+/// # Errors
+/// Only on internal failure.
+pub async fn start_totp(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<RequestContext>,
+    Enrolling(session): Enrolling,
+) -> Result<Response, AppError> {
+    let (_, origin) = client_of(Some(&ctx), None);
+    let result = state.identity.start_totp_enrolment(&session, origin).await;
+    let shown = result.map(|enrolment| Shown {
+        enrolment: Some(enrolment),
+        ..Shown::default()
+    });
+    after_action(&state, &session, shown).await
+}
+
+/// A code.
+#[derive(Deserialize)]
+pub struct CodeForm {
+    code: String,
+}
+
+impl std::fmt::Debug for CodeForm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CodeForm([redacted])")
+    }
+}
+
+fn shown_codes(codes: Option<attest_domain::authn::mfa::RecoveryCodes>) -> Vec<String> {
+    codes
+        .map(|c| c.0.iter().map(|s| s.to_string()).collect())
+        .unwrap_or_default()
+}
+
+/// `POST /account/security/totp/confirm`
+///
+/// # Errors
+/// Only on internal failure.
+pub async fn confirm_totp(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<RequestContext>,
+    Enrolling(session): Enrolling,
+    Form(form): Form<CodeForm>,
+) -> Result<Response, AppError> {
+    let (_, origin) = client_of(Some(&ctx), None);
+    let result = state
+        .identity
+        .confirm_totp(&session, &form.code, origin)
+        .await;
+    let shown = result.map(|codes| Shown {
+        codes: shown_codes(codes),
+        ..told("Your authenticator app is set up. From now on, signing in asks for a code from it.")
+    });
+    after_action(&state, &session, shown).await
+}
+
+/// `POST /account/security/totp/remove`
+///
+/// # Errors
+/// Only on internal failure.
+pub async fn remove_totp(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<RequestContext>,
+    Enrolling(session): Enrolling,
+) -> Result<Response, AppError> {
+    let (_, origin) = client_of(Some(&ctx), None);
+    let result = state.identity.remove_totp(&session, origin).await;
+    let shown =
+        result.map(|()| told("The authenticator app and your recovery codes were removed."));
+    after_action(&state, &session, shown).await
+}
+
+/// `POST /account/security/recovery-codes`
+///
+/// # Errors
+/// Only on internal failure.
+pub async fn regenerate_codes(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<RequestContext>,
+    Enrolling(session): Enrolling,
+) -> Result<Response, AppError> {
+    let (_, origin) = client_of(Some(&ctx), None);
+    let result = state
+        .identity
+        .regenerate_recovery_codes(&session, origin)
+        .await;
+    let shown = result.map(|codes| Shown {
+        codes: shown_codes(Some(codes)),
+        ..told("New recovery codes were created; the old ones no longer work.")
+    });
+    after_action(&state, &session, shown).await
+}
+
+/// The organisation's MFA policy.
+#[derive(Debug, Deserialize)]
+pub struct PolicyForm {
+    mfa_required: bool,
+}
+
+/// `POST /account/security/policy` (owners and admins).
+///
+/// # Errors
+/// Only on internal failure.
+pub async fn set_policy(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<RequestContext>,
+    crate::auth::SignedIn(session): crate::auth::SignedIn,
+    Form(form): Form<PolicyForm>,
+) -> Result<Response, AppError> {
+    let (_, origin) = client_of(Some(&ctx), None);
+    let result = state
+        .identity
+        .set_tenant_mfa_required(&session, form.mfa_required, origin)
+        .await;
+    let shown = result.map(|()| told("The organisation's policy was saved."));
+    after_action(&state, &session, shown).await
+}
+
+// ---------------------------------------------------------------------------------------
+// Step-up.
+
+/// `?next=…&method=…`
+#[derive(Debug, Deserialize)]
+pub struct ReauthQuery {
+    next: Option<String>,
+    method: Option<String>,
+}
+
+async fn reauth_page(
+    state: &AppState,
+    session: &VerifiedSession,
+    next: String,
+    method: Option<&str>,
+    status: StatusCode,
+    error: Option<String>,
+) -> Result<Response, AppError> {
+    let (chrome, _) = chrome(state, session).await?;
+    let has_factor = state
+        .identity
+        .factors(session)
+        .await
+        .map_err(|e| internal(&e))?
+        .any();
+    let method = match (has_factor, method) {
+        (false, _) => "password",
+        (true, Some("recovery_code")) => "recovery_code",
+        (true, _) => "totp",
+    };
+    let mut r = views::html(
+        status,
+        &ReauthPage {
+            title: "Confirm it is you",
+            chrome,
+            csrf: session.csrf_token.clone(),
+            next,
+            method,
+            has_factor,
+            error,
+        },
+    )?;
+    tag(&mut r, session);
+    Ok(r)
+}
+
+/// `GET /reauth`
+///
+/// # Errors
+/// Only on internal failure.
+pub async fn reauth_form(
+    State(state): State<AppState>,
+    Enrolling(session): Enrolling,
+    Query(q): Query<ReauthQuery>,
+) -> Result<Response, AppError> {
+    reauth_page(
+        &state,
+        &session,
+        safe_next(q.next.as_deref()),
+        q.method.as_deref(),
+        StatusCode::OK,
+        None,
+    )
+    .await
+}
+
+/// The step-up form (and JSON body).
+#[derive(Deserialize)]
+pub struct ReauthForm {
+    method: String,
+    value: String,
+    #[serde(default)]
+    next: Option<String>,
+}
+
+impl std::fmt::Debug for ReauthForm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ReauthForm([redacted])")
+    }
+}
+
+async fn do_reauth(
+    state: &AppState,
+    ctx: &RequestContext,
+    session: &VerifiedSession,
+    form: ReauthForm,
+) -> Result<(), IdentityError> {
+    let (_, origin) = client_of(Some(ctx), None);
+    let proof = Proof::parse(&form.method, Zeroizing::new(form.value))?;
+    state.identity.reauthenticate(session, proof, origin).await
+}
+
+/// `POST /reauth`: then back to where the user was (SEC-29).
+///
+/// # Errors
+/// Only on internal failure.
+pub async fn reauth(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<RequestContext>,
+    Enrolling(session): Enrolling,
+    Form(form): Form<ReauthForm>,
+) -> Result<Response, AppError> {
+    let next = safe_next(form.next.as_deref());
+    let method = form.method.clone();
+    match do_reauth(&state, &ctx, &session, form).await {
+        Ok(()) => Ok(see_other(&next)),
+        Err(e) => {
+            let (status, message) = match &e {
+                IdentityError::InvalidCode => (
+                    StatusCode::UNAUTHORIZED,
+                    "That code is not correct or was used already.",
+                ),
+                IdentityError::WrongPassword => {
+                    (StatusCode::UNAUTHORIZED, "The password is not correct.")
+                }
+                IdentityError::TotpLocked(_) | IdentityError::Throttled(_) => (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "Too many attempts. Wait a moment, then try again.",
+                ),
+                IdentityError::UnsupportedMethod => (
+                    StatusCode::BAD_REQUEST,
+                    "Use your authenticator app or a recovery code.",
+                ),
+                _ => return Err(internal(&e)),
+            };
+            reauth_page(
+                &state,
+                &session,
+                next,
+                Some(&method),
+                status,
+                Some(message.to_owned()),
+            )
+            .await
+        }
+    }
+}
+
+/// `POST /api/v1/reauth` `{"method": "totp"|"recovery_code"|"password", "value": "…"}`
+///
+/// # Errors
+/// Only on internal failure.
+pub async fn api_reauth(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<RequestContext>,
+    Enrolling(session): Enrolling,
+    Json(form): Json<ReauthForm>,
+) -> Result<Response, AppError> {
+    match do_reauth(&state, &ctx, &session, form).await {
+        Ok(()) => Ok(Json(serde_json::json!({ "status": "confirmed" })).into_response()),
+        Err(e) => identity_error_json(&e, ctx.request_id).ok_or_else(|| internal(&e)),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// JSON API.
+
+/// `GET /api/v1/account/mfa/methods`: what is offered (never SMS or voice, SEC-13) and what
+/// the user has.
+///
+/// # Errors
+/// Only on internal failure.
+pub async fn api_methods(
+    State(state): State<AppState>,
+    Enrolling(session): Enrolling,
+) -> Result<Response, AppError> {
+    let f = state
+        .identity
+        .factors(&session)
+        .await
+        .map_err(|e| internal(&e))?;
+    Ok(Json(serde_json::json!({
+        "offered": OFFERED_METHODS,
+        "enrolled": { "totp": f.totp, "recovery_codes_left": f.recovery_codes_left },
+        "required": f.required,
+    }))
+    .into_response())
+}
+
+/// `POST /api/v1/account/mfa/{method}`: starts an enrolment. Only `totp` is enrolled this
+/// way; anything else (`sms`, `voice`, …) is 400 `unsupported_method`.
+///
+/// # Errors
+/// Only on internal failure.
+pub async fn api_enrol(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<RequestContext>,
+    Enrolling(session): Enrolling,
+    Path(method): Path<String>,
+) -> Result<Response, AppError> {
+    enrol(&state, &ctx, &session, &method).await
+}
+
+/// `POST /api/v1/account/mfa/totp`: starts a TOTP enrolment (SEC-29: needs a recent proof).
+///
+/// # Errors
+/// Only on internal failure.
+pub async fn api_enrol_totp(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<RequestContext>,
+    Enrolling(session): Enrolling,
+) -> Result<Response, AppError> {
+    enrol(&state, &ctx, &session, "totp").await
+}
+
+async fn enrol(
+    state: &AppState,
+    ctx: &RequestContext,
+    session: &VerifiedSession,
+    method: &str,
+) -> Result<Response, AppError> {
+    let (_, origin) = client_of(Some(ctx), None);
+    let result = if method == "totp" {
+        state.identity.start_totp_enrolment(session, origin).await
+    } else {
+        Err(IdentityError::UnsupportedMethod)
+    };
+    match result {
+        Ok(e) => Ok(Json(serde_json::json!({
+            "secret": e.secret_base32.as_str(),
+            "otpauth_uri": e.otpauth_uri.as_str(),
+        }))
+        .into_response()),
+        Err(e) => identity_error_json(&e, ctx.request_id).ok_or_else(|| internal(&e)),
+    }
+}
+
+/// `POST /api/v1/account/mfa/totp/confirm` `{"code": "123456"}`
+///
+/// # Errors
+/// Only on internal failure.
+pub async fn api_confirm_totp(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<RequestContext>,
+    Enrolling(session): Enrolling,
+    Json(form): Json<CodeForm>,
+) -> Result<Response, AppError> {
+    let (_, origin) = client_of(Some(&ctx), None);
+    match state
+        .identity
+        .confirm_totp(&session, &form.code, origin)
+        .await
+    {
+        Ok(codes) => Ok(Json(serde_json::json!({
+            "status": "enabled",
+            "recovery_codes": codes.map(|c| c.0.iter().map(|s| s.to_string()).collect::<Vec<_>>()),
+        }))
+        .into_response()),
+        Err(e) => identity_error_json(&e, ctx.request_id).ok_or_else(|| internal(&e)),
+    }
+}
+
+/// `DELETE /api/v1/account/mfa/totp`
+///
+/// # Errors
+/// Only on internal failure.
+pub async fn api_remove_totp(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<RequestContext>,
+    Enrolling(session): Enrolling,
+) -> Result<Response, AppError> {
+    let (_, origin) = client_of(Some(&ctx), None);
+    match state.identity.remove_totp(&session, origin).await {
+        Ok(()) => Ok(StatusCode::NO_CONTENT.into_response()),
+        Err(e) => identity_error_json(&e, ctx.request_id).ok_or_else(|| internal(&e)),
+    }
+}
+
+/// `POST /api/v1/account/mfa/recovery-codes`: a new set, shown once.
+///
+/// # Errors
+/// Only on internal failure.
+pub async fn api_regenerate_codes(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<RequestContext>,
+    Enrolling(session): Enrolling,
+) -> Result<Response, AppError> {
+    let (_, origin) = client_of(Some(&ctx), None);
+    match state
+        .identity
+        .regenerate_recovery_codes(&session, origin)
+        .await
+    {
+        Ok(codes) => Ok(Json(serde_json::json!({
+            "recovery_codes": codes.0.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+        }))
+        .into_response()),
+        Err(e) => identity_error_json(&e, ctx.request_id).ok_or_else(|| internal(&e)),
+    }
+}
+
+/// `PUT /api/v1/tenant/mfa-policy` `{"mfa_required": true}` (owners and admins, SEC-12).
+///
+/// # Errors
+/// Only on internal failure.
+pub async fn api_set_policy(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<RequestContext>,
+    crate::auth::SignedIn(session): crate::auth::SignedIn,
+    Json(form): Json<PolicyForm>,
+) -> Result<Response, AppError> {
+    let (_, origin) = client_of(Some(&ctx), None);
+    match state
+        .identity
+        .set_tenant_mfa_required(&session, form.mfa_required, origin)
+        .await
+    {
+        Ok(()) => {
+            Ok(Json(serde_json::json!({ "mfa_required": form.mfa_required })).into_response())
+        }
+        Err(e) => identity_error_json(&e, ctx.request_id).ok_or_else(|| internal(&e)),
+    }
+}
+
+/// Where a form that needs a step-up came from (for handlers outside this module).
+#[must_use]
+pub fn step_up_response(
+    headers: &HeaderMap,
+    format: Format,
+    request_id: attest_types::RequestId,
+    fallback: &str,
+) -> Response {
+    if format == Format::Json {
+        return error_code_response(
+            StatusCode::UNAUTHORIZED,
+            "reauth_required",
+            request_id,
+            format,
+        );
+    }
+    reauth_redirect(&came_from(headers, fallback))
+}
