@@ -417,6 +417,22 @@ pub async fn live_sessions_of_user(
 /// The throttling state of an account key: failures, window start, next allowed attempt.
 pub type ThrottleRow = (i64, OffsetDateTime, OffsetDateTime);
 
+/// Reads an account's throttle row without locking it (the check before a password is
+/// verified; failures re-read it under a lock with [`throttle_get`]).
+///
+/// # Errors
+/// On database failure.
+pub async fn throttle_peek(db: &Db, key: &[u8]) -> Result<Option<ThrottleRow>, DbError> {
+    Ok(on_pool!(db, |pool| {
+        sqlx::query_as(
+            "SELECT failures, window_start, next_allowed_at FROM login_throttle WHERE account_key = $1",
+        )
+        .bind(key)
+        .fetch_optional(pool)
+        .await?
+    }))
+}
+
 /// Reads (and on PostgreSQL locks) an account's throttle row.
 ///
 /// # Errors

@@ -71,15 +71,7 @@ impl Identity {
             return Err(LoginFailure::Throttled(retry));
         }
         // Is the account waiting? Read without holding a lock across the hash.
-        let mut tx = self
-            .db
-            .begin()
-            .await
-            .map_err(|e| LoginFailure::Internal(e.into()))?;
-        let state = identity::throttle_get(&mut tx, &key)
-            .await
-            .map_err(|e| LoginFailure::Internal(e.into()))?;
-        tx.rollback()
+        let state = identity::throttle_peek(&self.db, &key)
             .await
             .map_err(|e| LoginFailure::Internal(e.into()))?;
         if let Some(retry) = throttle::wait(state, now) {

@@ -805,9 +805,7 @@ impl Identity {
                     .await?
                     .ok_or(IdentityError::NotFound)?;
                 let key = throttle::account_key(&user.email);
-                let mut tx = self.db.begin().await?;
-                let state = identity::throttle_get(&mut tx, &key).await?;
-                tx.rollback().await?;
+                let state = identity::throttle_peek(&self.db, &key).await?;
                 if let Some(wait) = throttle::wait(state, now) {
                     let _ = self
                         .audit
