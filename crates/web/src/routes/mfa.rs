@@ -119,7 +119,7 @@ pub async fn second_factor(
     headers: HeaderMap,
     Form(form): Form<SecondFactorForm>,
 ) -> Result<Response, AppError> {
-    let format = Format::negotiate(ctx_path(&headers), &headers);
+    let format = Format::negotiate("/login", &headers);
     let (client, origin) = client_of(Some(&ctx), headers.get(header::USER_AGENT));
     let next = safe_next(form.next.as_deref());
     let method = form.method.as_deref().unwrap_or("totp");
@@ -202,19 +202,6 @@ pub async fn second_factor(
         }
         Err(SecondFactorFailure::Restart) => Ok(restart(format, ctx.request_id)),
         Err(SecondFactorFailure::Internal(e)) => Err(internal(&e)),
-    }
-}
-
-fn ctx_path(headers: &HeaderMap) -> &'static str {
-    // JSON unless the client asks for HTML (the API path is negotiated the same way).
-    if headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|a| a.contains("text/html"))
-    {
-        "/login"
-    } else {
-        "/api/v1/login"
     }
 }
 
