@@ -17,7 +17,7 @@ use tower_http::timeout::TimeoutLayer;
 
 use crate::AppState;
 use crate::error::AppError;
-use crate::middleware::{csrf, frame, limits};
+use crate::middleware::{csrf, frame, limits, step_up};
 use crate::routes::{account, assets, auth, email, health, home, mfa, onboarding};
 
 /// Routes that need no authentication (SEC-31's allowlist). Everything else added later must
@@ -133,6 +133,8 @@ pub fn build_router(state: AppState, extra: Option<Router<AppState>>) -> Router 
     if let Some(extra) = extra {
         routes = routes.merge(extra);
     }
+    // Innermost, per route: keeps browser form fields for an inline step-up (SEC-29).
+    routes = routes.layer(from_fn_with_state(state.clone(), step_up::replay));
     let settings = &state.settings;
     routes
         .fallback(|| async { AppError::NotFound })

@@ -336,6 +336,12 @@ pub struct ReauthPage {
     pub has_factor: bool,
     /// What went wrong.
     pub error: Option<String>,
+    /// Where the form posts (`/reauth`, or `/reauth?continue=…` to resume an action).
+    pub action: String,
+    /// The interrupted form's fields, sent on when the proof succeeds.
+    pub carry: Vec<(String, String)>,
+    /// The interrupted form held passwords, which are not carried: say so.
+    pub retype: bool,
 }
 
 /// A TOTP enrolment in progress, as shown once.

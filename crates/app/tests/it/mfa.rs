@@ -604,40 +604,98 @@ both_backends!(
         let r = reauth("totp", fresh_code(&app, &owner.app)).await;
         assert_eq!(r.status(), StatusCode::OK);
         assert_eq!(change().await.status(), StatusCode::OK);
-        // A browser form is sent to the step-up page, and back afterwards.
+        // A browser form meets the step-up page inline; the proof then resumes the action
+        // with the same fields (307), without filling the form in again.
         app.clock.advance(Duration::minutes(11));
         let m = member(&app).await;
         let v: serde_json::Value = m.get_json("/api/v1/account").await.json().await.unwrap();
         let member_id = v["user"].as_str().unwrap().to_owned();
+        let action = format!("/members/{member_id}/role");
         let r = owner
             .send(
                 app.client
-                    .post(app.url(&format!("/members/{member_id}/role")))
+                    .post(app.url(&action))
                     .header("origin", &app.base)
                     .header("referer", app.url("/members"))
                     .header("accept", "text/html")
                     .form(&[("role", "admin"), ("csrf_token", &owner.csrf())]),
             )
             .await;
-        assert_eq!(r.status(), StatusCode::SEE_OTHER);
-        assert_eq!(r.headers()["location"], "/reauth?next=%2Fmembers");
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        let page = r.text().await.unwrap();
+        assert!(page.contains("Confirm it is you"));
+        let continue_to = format!("/reauth?continue=%2Fmembers%2F{member_id}%2Frole");
+        assert!(
+            page.contains(&format!("action=\"{continue_to}\"")),
+            "{page}"
+        );
+        assert!(
+            page.contains("name=\"role\" value=\"admin\""),
+            "the choice is carried"
+        );
+        let v: serde_json::Value = m.get_json("/api/v1/account").await.json().await.unwrap();
+        assert_eq!(v["role"], "member", "nothing changed yet");
+        // A wrong code keeps the carried form.
+        let r = owner
+            .post_form(
+                &continue_to,
+                &[
+                    ("method", "totp"),
+                    ("value", &wrong_code(&app, &owner.app)),
+                    ("next", "/members"),
+                    ("role", "admin"),
+                ],
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        assert!(
+            r.text()
+                .await
+                .unwrap()
+                .contains("name=\"role\" value=\"admin\"")
+        );
+        let code = fresh_code(&app, &owner.app);
+        let fields = [
+            ("method", "totp"),
+            ("value", code.as_str()),
+            ("next", "/members"),
+            ("role", "admin"),
+        ];
+        let r = owner.post_form(&continue_to, &fields).await;
+        assert_eq!(r.status(), StatusCode::TEMPORARY_REDIRECT);
+        assert_eq!(r.headers()["location"], action.as_str());
+        // What the browser does with a 307: the same body to the original action.
+        let r = owner.post_form(&action, &fields).await;
+        assert_eq!(r.status(), StatusCode::OK);
+        assert!(r.text().await.unwrap().contains("The role was changed."));
+        // Now an admin, the member must enrol a second factor first (SEC-12).
+        let r = m.get_json("/api/v1/account").await;
+        assert_eq!(error_code(r).await, "mfa_enrollment_required");
+        // A form with a password is not carried: the page asks to enter it again.
+        app.clock.advance(Duration::minutes(11));
+        let r = owner
+            .send(
+                app.client
+                    .post(app.url("/account/password"))
+                    .header("origin", &app.base)
+                    .header("referer", app.url("/account"))
+                    .header("accept", "text/html")
+                    .form(&[
+                        ("current_password", OWNER_PASSWORD),
+                        ("new_password", "an entirely new passphrase"),
+                        ("csrf_token", &owner.csrf()),
+                    ]),
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        let page = r.text().await.unwrap();
+        assert!(page.contains("enter them again"));
+        assert!(!page.contains(OWNER_PASSWORD), "passwords are never echoed");
+        assert!(page.contains("action=\"/reauth\""));
         assert_eq!(
             owner.get("/reauth?next=%2Fmembers").await.status(),
             StatusCode::OK
         );
-        let code = fresh_code(&app, &owner.app);
-        let r = owner
-            .post_form(
-                "/reauth",
-                &[("method", "totp"), ("value", &code), ("next", "/members")],
-            )
-            .await;
-        assert_eq!(r.status(), StatusCode::SEE_OTHER);
-        assert_eq!(r.headers()["location"], "/members");
-        let r = owner
-            .post_form(&format!("/members/{member_id}/role"), &[("role", "admin")])
-            .await;
-        assert_eq!(r.status(), StatusCode::OK);
         // A user without a second factor confirms with the password; a wrong one is
         // refused and counts towards the sign-in throttle.
         app.clock.advance(Duration::minutes(11));

@@ -300,7 +300,13 @@ async fn security_error(
     e: IdentityError,
 ) -> Result<Response, AppError> {
     let (status, message) = match e {
-        IdentityError::ReauthRequired => return Ok(reauth_redirect("/account/security")),
+        IdentityError::ReauthRequired => {
+            let next = "/account/security".to_owned();
+            let mut r = reauth_redirect(&next);
+            r.extensions_mut()
+                .insert(crate::middleware::step_up::ReauthNeeded { next });
+            return Ok(r);
+        }
         IdentityError::InvalidCode => (
             StatusCode::UNAUTHORIZED,
             "That code is not correct. Enter the code the app shows now.",
@@ -484,14 +490,31 @@ pub struct ReauthQuery {
     method: Option<String>,
 }
 
+/// What the step-up page shows.
+struct ReauthView<'a> {
+    next: String,
+    method: Option<&'a str>,
+    status: StatusCode,
+    error: Option<String>,
+    continue_to: Option<String>,
+    carry: Vec<(String, String)>,
+    retype: bool,
+}
+
 async fn reauth_page(
     state: &AppState,
     session: &VerifiedSession,
-    next: String,
-    method: Option<&str>,
-    status: StatusCode,
-    error: Option<String>,
+    view: ReauthView<'_>,
 ) -> Result<Response, AppError> {
+    let ReauthView {
+        next,
+        method,
+        status,
+        error,
+        continue_to,
+        carry,
+        retype,
+    } = view;
     let (chrome, _) = chrome(state, session).await?;
     let has_factor = state
         .identity
@@ -514,10 +537,57 @@ async fn reauth_page(
             method,
             has_factor,
             error,
+            action: continue_to.map_or_else(
+                || "/reauth".to_owned(),
+                |c| format!("/reauth?continue={}", urlencode(&c)),
+            ),
+            carry,
+            retype,
         },
     )?;
     tag(&mut r, session);
     Ok(r)
+}
+
+fn urlencode(s: &str) -> String {
+    form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+/// The step-up page for an interrupted browser form (see `middleware::step_up`): `None` when
+/// the request is not signed in after all.
+///
+/// # Errors
+/// On internal failure.
+pub async fn inline_reauth_page(
+    state: &AppState,
+    headers: &HeaderMap,
+    next: String,
+    continue_to: Option<String>,
+    carry: Vec<(String, String)>,
+) -> Result<Option<Response>, AppError> {
+    let Some(token) = cookies::get(headers, cookies::SESSION) else {
+        return Ok(None);
+    };
+    let Ok(session) = state.identity.authenticate(&token, true).await else {
+        return Ok(None);
+    };
+    let retype = continue_to.is_none();
+    let carry = if retype { Vec::new() } else { carry };
+    reauth_page(
+        state,
+        &session,
+        ReauthView {
+            next,
+            method: None,
+            status: StatusCode::UNAUTHORIZED,
+            error: None,
+            continue_to,
+            carry,
+            retype,
+        },
+    )
+    .await
+    .map(Some)
 }
 
 /// `GET /reauth`
@@ -532,12 +602,24 @@ pub async fn reauth_form(
     reauth_page(
         &state,
         &session,
-        safe_next(q.next.as_deref()),
-        q.method.as_deref(),
-        StatusCode::OK,
-        None,
+        ReauthView {
+            next: safe_next(q.next.as_deref()),
+            method: q.method.as_deref(),
+            status: StatusCode::OK,
+            error: None,
+            continue_to: None,
+            carry: Vec::new(),
+            retype: false,
+        },
     )
     .await
+}
+
+/// `?continue=…` on the step-up form: the interrupted action to resume with `307`.
+#[derive(Debug, Deserialize)]
+pub struct ContinueQuery {
+    #[serde(rename = "continue")]
+    continue_to: Option<String>,
 }
 
 /// The step-up form (and JSON body).
@@ -545,8 +627,6 @@ pub async fn reauth_form(
 pub struct ReauthForm {
     method: String,
     value: String,
-    #[serde(default)]
-    next: Option<String>,
 }
 
 impl std::fmt::Debug for ReauthForm {
@@ -566,7 +646,9 @@ async fn do_reauth(
     state.identity.reauthenticate(session, proof, origin).await
 }
 
-/// `POST /reauth`: then back to where the user was (SEC-29).
+/// `POST /reauth`: then back to where the user was, or, with `?continue=…`, a `307` that
+/// makes the browser re-send the interrupted form (its fields are carried in this one) to
+/// its action (SEC-29).
 ///
 /// # Errors
 /// Only on internal failure.
@@ -574,12 +656,37 @@ pub async fn reauth(
     State(state): State<AppState>,
     Extension(ctx): Extension<RequestContext>,
     Enrolling(session): Enrolling,
-    Form(form): Form<ReauthForm>,
+    Query(q): Query<ContinueQuery>,
+    Form(fields): Form<Vec<(String, String)>>,
 ) -> Result<Response, AppError> {
-    let next = safe_next(form.next.as_deref());
-    let method = form.method.clone();
+    let field = |name: &str| {
+        fields
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    };
+    let next = safe_next(field("next").as_deref());
+    let method = field("method").unwrap_or_default();
+    let form = ReauthForm {
+        method: method.clone(),
+        value: field("value").unwrap_or_default(),
+    };
+    let continue_to = q
+        .continue_to
+        .as_deref()
+        .map(|c| safe_next(Some(c)))
+        .filter(|c| c != "/");
     match do_reauth(&state, &ctx, &session, form).await {
-        Ok(()) => Ok(see_other(&next)),
+        Ok(()) => Ok(match &continue_to {
+            Some(action) => {
+                let mut r = StatusCode::TEMPORARY_REDIRECT.into_response();
+                if let Ok(v) = HeaderValue::from_str(action) {
+                    r.headers_mut().insert(header::LOCATION, v);
+                }
+                r
+            }
+            None => see_other(&next),
+        }),
         Err(e) => {
             let (status, message) = match &e {
                 IdentityError::InvalidCode => (
@@ -599,13 +706,26 @@ pub async fn reauth(
                 ),
                 _ => return Err(internal(&e)),
             };
+            let carry = if continue_to.is_some() {
+                fields
+                    .into_iter()
+                    .filter(|(k, _)| crate::middleware::step_up::carried(k))
+                    .collect()
+            } else {
+                Vec::new()
+            };
             reauth_page(
                 &state,
                 &session,
-                next,
-                Some(&method),
-                status,
-                Some(message.to_owned()),
+                ReauthView {
+                    next,
+                    method: Some(&method),
+                    status,
+                    error: Some(message.to_owned()),
+                    continue_to,
+                    carry,
+                    retype: false,
+                },
             )
             .await
         }
@@ -788,7 +908,8 @@ pub async fn api_set_policy(
     }
 }
 
-/// Where a form that needs a step-up came from (for handlers outside this module).
+/// The answer to an action that needs a recent proof of presence first (SEC-29): 401
+/// `reauth_required` for JSON; for a browser form, the inline step-up page.
 #[must_use]
 pub fn step_up_response(
     headers: &HeaderMap,
@@ -804,5 +925,11 @@ pub fn step_up_response(
             format,
         );
     }
-    reauth_redirect(&came_from(headers, fallback))
+    let next = came_from(headers, fallback);
+    // The step-up layer turns this into the page that carries the form on; a request it did
+    // not keep (not a form) follows the redirect instead.
+    let mut r = reauth_redirect(&next);
+    r.extensions_mut()
+        .insert(crate::middleware::step_up::ReauthNeeded { next });
+    r
 }
