@@ -214,6 +214,28 @@ pub async fn memberships_of(db: &Db, user: UserId) -> Result<Vec<MembershipRow>,
     }))
 }
 
+/// A user's role in one tenant and whether that tenant requires a second factor: what each
+/// request's session check needs, in one query.
+///
+/// # Errors
+/// On database failure.
+pub async fn membership_in(
+    db: &Db,
+    user: UserId,
+    tenant: Uuid,
+) -> Result<Option<(String, bool)>, DbError> {
+    Ok(on_pool!(db, |pool| {
+        sqlx::query_as(
+            "SELECT m.role, t.mfa_required FROM membership m JOIN tenant t ON t.id = m.tenant_id \
+             WHERE m.user_id = $1 AND m.tenant_id = $2",
+        )
+        .bind(user.as_uuid())
+        .bind(tenant)
+        .fetch_optional(pool)
+        .await?
+    }))
+}
+
 /// A session as stored.
 #[derive(Debug, Clone, FromRow)]
 pub struct SessionRow {

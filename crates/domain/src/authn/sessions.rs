@@ -246,14 +246,14 @@ pub async fn authenticate(
         return Err(SessionFailure::Ended);
     }
     let mut tenant = None;
-    if let Some(t) = row.tenant_id {
-        let memberships = identity::memberships_of(db, user)
+    let mut tenant_requires = false;
+    if let Some(t) = row.tenant_id
+        && let Some((role, requires)) = identity::membership_in(db, user, t)
             .await
-            .map_err(|_| SessionFailure::Unknown)?;
-        tenant = memberships
-            .into_iter()
-            .find(|(id, _, _)| *id == t)
-            .and_then(|(id, _, role)| Some((TenantId::from_uuid(id), role.parse().ok()?)));
+            .map_err(|_| SessionFailure::Unknown)?
+    {
+        tenant = role.parse().ok().map(|r| (TenantId::from_uuid(t), r));
+        tenant_requires = requires;
     }
     // Activity is recorded at most every 30 s: idle expiry stays within 30 s of exact, and a
     // busy user's reads do not each cost a database write.
@@ -263,15 +263,8 @@ pub async fn authenticate(
             .map_err(|_| SessionFailure::Unknown)?;
     }
     let standing = match tenant {
-        Some((t, role)) if !row.second_factor => {
-            let tenant_requires = attest_db::mfa::tenant_requires_mfa(db, t)
-                .await
-                .map_err(|_| SessionFailure::Unknown)?;
-            if second_factor_required(role, tenant_requires) {
-                Standing::MustEnrolSecondFactor
-            } else {
-                Standing::Full
-            }
+        Some((_, role)) if !row.second_factor && second_factor_required(role, tenant_requires) => {
+            Standing::MustEnrolSecondFactor
         }
         _ => Standing::Full,
     };
