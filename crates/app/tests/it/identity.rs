@@ -131,9 +131,14 @@ async fn me(b: &Browser) -> reqwest::Response {
     b.get_json("/api/v1/account").await
 }
 
-/// A sign-in through the JSON interface: status and body without the correlation id.
-async fn json_login(app: &TestApp, email: &str, password: &str) -> (StatusCode, serde_json::Value) {
-    let b = app.browser();
+/// The password step as a script does it (JSON interface, the browser's cookie jar): status
+/// and body.
+pub async fn password_step(
+    app: &TestApp,
+    b: &Browser,
+    email: &str,
+    password: &str,
+) -> (StatusCode, serde_json::Value) {
     let r = b
         .send(
             app.client
@@ -147,8 +152,12 @@ async fn json_login(app: &TestApp, email: &str, password: &str) -> (StatusCode, 
                 ]),
         )
         .await;
-    let status = r.status();
-    let mut v: serde_json::Value = r.json().await.unwrap();
+    (r.status(), r.json().await.unwrap())
+}
+
+/// A sign-in through the JSON interface: status and body without the correlation id.
+async fn json_login(app: &TestApp, email: &str, password: &str) -> (StatusCode, serde_json::Value) {
+    let (status, mut v) = password_step(app, &app.browser(), email, password).await;
     v["id"] = serde_json::Value::Null; // the correlation id differs per request
     (status, v)
 }

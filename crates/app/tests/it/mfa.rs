@@ -9,7 +9,8 @@ use reqwest::{Method, StatusCode};
 use time::Duration;
 
 use crate::identity::{
-    OWNER_EMAIL, OWNER_PASSWORD, bootstrap, bootstrap_without_factor, enrol_totp, fresh_code, login,
+    OWNER_EMAIL, OWNER_PASSWORD, bootstrap, bootstrap_without_factor, enrol_totp, fresh_code,
+    login, password_step,
 };
 
 const MEMBER_EMAIL: &str = "mia.member@example.org";
@@ -34,29 +35,6 @@ async fn member(app: &TestApp) -> Browser {
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert_eq!(r.headers()["location"], "/");
     b
-}
-
-/// The password step as a script does it: status and body.
-async fn password_step(
-    app: &TestApp,
-    b: &Browser,
-    email: &str,
-    password: &str,
-) -> (StatusCode, serde_json::Value) {
-    let r = b
-        .send(
-            app.client
-                .post(app.url("/api/v1/login"))
-                .header("origin", &app.base)
-                .header("accept", "application/json")
-                .form(&[
-                    ("email", email),
-                    ("password", password),
-                    ("csrf_token", &b.csrf()),
-                ]),
-        )
-        .await;
-    (r.status(), r.json().await.unwrap_or_default())
 }
 
 /// The second step as a script does it: status and error code (or "signed_in").
