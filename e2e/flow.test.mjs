@@ -675,7 +675,7 @@ test('Attest in a browser: bootstrap, second factor, invite, accept, sign in, si
       assert.equal(response.status(), 200);
       await invitee.locator('#email').fill(INVITEE.email);
       await invitee.locator('#password').fill(INVITEE.password);
-      await submit(invitee.getByRole('button', { name: 'Sign in' }), 303);
+      await submit(invitee.getByRole('button', { name: 'Sign in', exact: true }), 303);
       await invitee.waitForURL(`${server.origin}/`);
       await invitee.getByRole('banner').getByText(INVITEE.email, { exact: true }).waitFor();
       const row = invitee.getByRole('region', { name: 'Your organisations' }).getByRole('row').filter({ hasText: OWNER.tenant });
@@ -723,7 +723,7 @@ test('Attest in a browser: bootstrap, second factor, invite, accept, sign in, si
     await step('a wrong password is refused with a clear error', async () => {
       await page.locator('#email').fill(OWNER.email);
       await page.locator('#password').fill(WRONG_PASSWORD);
-      await submit(page.getByRole('button', { name: 'Sign in' }), 401);
+      await submit(page.getByRole('button', { name: 'Sign in', exact: true }), 401);
       assert.equal(
         await page.locator('h1').first().innerText(),
         'Sign in',
@@ -739,7 +739,7 @@ test('Attest in a browser: bootstrap, second factor, invite, accept, sign in, si
       await sleep(1_500); // a failed attempt throttles the account for one second
       await page.locator('#email').fill(OWNER.email);
       await page.locator('#password').fill(OWNER.password);
-      await submit(page.getByRole('button', { name: 'Sign in' }), 303);
+      await submit(page.getByRole('button', { name: 'Sign in', exact: true }), 303);
       // The password is right; the second factor decides, then `next` is honoured.
       await page.waitForURL(/\/login\/second-factor/);
       assert.equal(await page.context().cookies().then((cs) => cs.some((c) => c.name === SESSION_COOKIE)), false, 'no session before the second factor');
@@ -752,6 +752,63 @@ test('Attest in a browser: bootstrap, second factor, invite, accept, sign in, si
       assert.equal(await rows.count(), 1, 'the old session ended at sign-out');
       await page.goto(`${server.origin}/`);
       await page.getByRole('region', { name: 'Your organisations' }).getByText(OWNER.tenant).waitFor();
+    });
+
+    await step('the owner adds a passkey from the security page (virtual authenticator)', async () => {
+      // Chrome's DevTools protocol stands in for a platform authenticator with user
+      // verification and discoverable credentials.
+      const cdp = await context.newCDPSession(page);
+      await cdp.send('WebAuthn.enable', { enableUI: false });
+      const { authenticatorId } = await cdp.send('WebAuthn.addVirtualAuthenticator', {
+        options: {
+          protocol: 'ctap2',
+          ctap2Version: 'ctap2_1',
+          transport: 'internal',
+          hasResidentKey: true,
+          hasUserVerification: true,
+          isUserVerified: true,
+          automaticPresenceSimulation: true,
+        },
+      });
+      OWNER.webauthn = { cdp, authenticatorId };
+      await page.goto(`${server.origin}/account/security`);
+      const form = page.locator('#passkey-add');
+      await form.waitFor({ state: 'visible' }); // shown by the static script only where WebAuthn exists
+      await accessible('/account/security (passkeys)');
+      await page.locator('#passkey-name').fill('Virtual authenticator');
+      const added = page.waitForResponse(
+        (r) => r.request().method() === 'POST' && new URL(r.url()).pathname === '/account/security/passkeys',
+      );
+      await page.getByRole('button', { name: 'Add a passkey' }).click();
+      assert.equal((await added).status(), 200);
+      await page.getByRole('status').getByText('Your passkey was added').waitFor();
+      const list = page.getByRole('region', { name: 'Passkeys' });
+      await list.getByRole('cell', { name: /^Virtual authenticator/ }).waitFor();
+      await list.getByText('signs in without a password').waitFor();
+      const { credentials } = await cdp.send('WebAuthn.getCredentials', { authenticatorId });
+      assert.equal(credentials.length, 1, 'one credential on the authenticator');
+      assert.equal(credentials[0].isResidentCredential, true, 'a discoverable credential');
+      assert.equal(credentials[0].rpId, 'localhost');
+      await page.screenshot({ path: path.join(ARTIFACTS, 'passkeys.png'), fullPage: true });
+    });
+
+    await step('the owner signs out and signs in with the passkey alone', async () => {
+      await submit(page.getByRole('banner').getByRole('button', { name: 'Sign out' }), 303);
+      await page.waitForURL(`${server.origin}/login`);
+      const button = page.getByRole('button', { name: 'Sign in with a passkey' });
+      await button.waitFor({ state: 'visible' });
+      const signedIn = page.waitForResponse(
+        (r) => r.request().method() === 'POST' && new URL(r.url()).pathname === '/login/passkey',
+      );
+      await button.click();
+      assert.equal((await signedIn).status(), 303);
+      await page.waitForURL(`${server.origin}/`);
+      await page.getByRole('banner').getByText(OWNER.email, { exact: true }).waitFor();
+      await page.getByRole('region', { name: 'Your organisations' }).getByText(OWNER.tenant).waitFor();
+      const { credentials } = await OWNER.webauthn.cdp.send('WebAuthn.getCredentials', {
+        authenticatorId: OWNER.webauthn.authenticatorId,
+      });
+      assert.ok(credentials[0].signCount >= 1, 'the authenticator signed');
     });
 
     await step('scripts cannot read the session cookie and nothing is in web storage', async () => {

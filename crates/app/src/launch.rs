@@ -10,6 +10,7 @@ use attest_crypto::PepperSet;
 use attest_crypto::password::{PasswordHasher, PasswordParams};
 use attest_domain::audit::{AuditLog, AuditRecord, Outcome};
 use attest_domain::authn::hashing::HashingPool;
+use attest_domain::authn::passkeys::RelyingParty;
 use attest_domain::authn::sessions::SessionPolicy;
 use attest_domain::identity::Identity;
 use attest_domain::keys::KeyService;
@@ -178,6 +179,15 @@ pub async fn launch(l: Launch) -> Result<Launched, LaunchError> {
         Some(u) => u.clone(),
         None => format!("https://localhost:{https_port}"),
     };
+    let relying_party = RelyingParty::for_origin(&public_url)
+        .map_err(|e| PrepareError::Files(format!("server.public_url: {e}")))?;
+    if relying_party.is_none() {
+        tracing::warn!(
+            url = %public_url,
+            "the public URL names an IP address: passkeys are off (WebAuthn needs a domain name)"
+        );
+    }
+    let identity = identity.with_relying_party(relying_party);
     let trusted_proxies = cfg
         .server
         .trusted_proxies

@@ -42,6 +42,7 @@ pub mod identity;
 pub mod mfa;
 pub mod migrate;
 pub mod outbox;
+pub mod passkey;
 mod pool;
 
 pub use pool::{ConnectOptions, Db, DbError, Engine, Tx};

@@ -76,6 +76,9 @@ pub enum IdentityError {
     /// A factor method Attest does not offer (SMS and voice included, SEC-13).
     #[error("this method is not supported")]
     UnsupportedMethod,
+    /// A passkey sign-in was refused (one answer for every reason, SEC-08).
+    #[error("the passkey could not be verified")]
+    PasskeyRejected,
     /// The user's role or tenant requires a second factor; the only one cannot go.
     #[error("a second factor is required for your role or organisation")]
     SecondFactorRequired,
@@ -135,6 +138,8 @@ pub struct Identity {
     pub(crate) reset_ip_limiter: Arc<IpLimiter>,
     pub(crate) mailer: Mailer,
     pub(crate) keys: Arc<KeyService>,
+    /// The WebAuthn relying party; `None` when passkeys are off (an IP-address origin).
+    pub(crate) webauthn: Option<Arc<webauthn_rs::Webauthn>>,
 }
 
 pub(crate) fn validate_name(
@@ -202,6 +207,7 @@ impl Identity {
             // SEC-07: at most 20 reset requests per address per hour.
             reset_ip_limiter: Arc::new(IpLimiter::new(20, 3600)),
             mailer,
+            webauthn: None,
         }
     }
 

@@ -19,12 +19,14 @@ mod authenticator;
 pub mod binary;
 mod browser;
 mod db;
+mod passkey;
 mod server;
 pub mod smtp;
 
 pub use authenticator::Authenticator;
 pub use browser::Browser;
 pub use db::{Backend, TestDb};
+pub use passkey::SoftPasskey;
 pub use server::{TestApp, TestAppBuilder, client_trusting as server_client};
 pub use smtp::SmtpSink;
 

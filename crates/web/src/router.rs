@@ -18,7 +18,7 @@ use tower_http::timeout::TimeoutLayer;
 use crate::AppState;
 use crate::error::AppError;
 use crate::middleware::{csrf, frame, limits, step_up};
-use crate::routes::{account, assets, auth, email, health, home, mfa, onboarding};
+use crate::routes::{account, assets, auth, email, health, home, mfa, onboarding, passkeys};
 
 /// Routes that need no authentication (SEC-31's allowlist). Everything else added later must
 /// go through the central policy.
@@ -28,6 +28,7 @@ pub const PUBLIC_ROUTES: &[&str] = &[
     "/readyz",
     "/metrics",
     "/static/attest.css",
+    "/static/passkey.js",
     "/favicon.ico",
     "/login",
     "/logout",
@@ -35,6 +36,12 @@ pub const PUBLIC_ROUTES: &[&str] = &[
     "/api/v1/logout",
     "/login/second-factor",
     "/api/v1/login/second-factor",
+    "/login/second-factor/passkey/begin",
+    "/api/v1/login/second-factor/passkey/begin",
+    "/login/passkey/begin",
+    "/api/v1/login/passkey/begin",
+    "/login/passkey",
+    "/api/v1/login/passkey",
     "/bootstrap/{token}",
     "/forgot",
     "/reset/{token}",
@@ -50,6 +57,7 @@ pub fn build_router(state: AppState, extra: Option<Router<AppState>>) -> Router 
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
         .route("/static/attest.css", get(assets::stylesheet))
+        .route("/static/passkey.js", get(assets::passkey_script))
         .route("/favicon.ico", get(assets::favicon))
         .route("/login", get(auth::login_page).post(auth::login))
         .route("/logout", post(auth::logout))
@@ -86,6 +94,41 @@ pub fn build_router(state: AppState, extra: Option<Router<AppState>>) -> Router 
         )
         .route("/api/v1/account/mfa/{method}", post(mfa::api_enrol))
         .route("/api/v1/tenant/mfa-policy", put(mfa::api_set_policy))
+        .route(
+            "/login/second-factor/passkey/begin",
+            post(passkeys::begin_second_factor),
+        )
+        .route(
+            "/api/v1/login/second-factor/passkey/begin",
+            post(passkeys::begin_second_factor),
+        )
+        .route("/login/passkey/begin", post(passkeys::begin_sign_in))
+        .route("/api/v1/login/passkey/begin", post(passkeys::begin_sign_in))
+        .route("/login/passkey", post(passkeys::sign_in))
+        .route("/api/v1/login/passkey", post(passkeys::sign_in))
+        .route("/reauth/passkey/begin", post(passkeys::begin_reauth))
+        .route("/api/v1/reauth/passkey/begin", post(passkeys::begin_reauth))
+        .route(
+            "/account/security/passkeys/begin",
+            post(passkeys::begin_registration),
+        )
+        .route("/account/security/passkeys", post(passkeys::register))
+        .route(
+            "/account/security/passkeys/{id}/remove",
+            post(passkeys::remove),
+        )
+        .route(
+            "/api/v1/account/passkeys/begin",
+            post(passkeys::begin_registration),
+        )
+        .route(
+            "/api/v1/account/passkeys",
+            get(passkeys::api_list).post(passkeys::api_register),
+        )
+        .route(
+            "/api/v1/account/passkeys/{id}",
+            delete(passkeys::api_remove),
+        )
         .route("/account/email", post(email::request_form))
         .route("/api/v1/account/email", patch(email::request_api))
         .route(

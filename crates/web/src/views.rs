@@ -112,6 +112,8 @@ pub struct LoginPage {
     pub next: String,
     /// The email typed, kept on error.
     pub email: String,
+    /// Offer "Sign in with a passkey" (the installation has a domain name).
+    pub passkeys: bool,
     /// Why the user landed here.
     pub notice: Option<String>,
     /// What went wrong.
@@ -312,10 +314,29 @@ pub struct SecondFactorPage {
     pub csrf: String,
     /// Where to go afterwards (validated).
     pub next: String,
-    /// `totp` or `recovery_code`.
+    /// `totp`, `passkey` or `recovery_code`.
     pub method: &'static str,
+    /// The user has an authenticator app.
+    pub totp: bool,
+    /// The user has a passkey (and the installation can use them).
+    pub passkey: bool,
     /// What went wrong.
     pub error: Option<String>,
+}
+
+/// A passkey in the security page's list.
+#[derive(Debug, Clone)]
+pub struct PasskeyView {
+    /// Opaque id.
+    pub id: String,
+    /// The user's label.
+    pub name: String,
+    /// When it was added.
+    pub created: String,
+    /// When it was last used, or "never".
+    pub last_used: String,
+    /// Signs in without a password.
+    pub discoverable: bool,
 }
 
 /// The step-up prompt (SEC-29).
@@ -330,10 +351,14 @@ pub struct ReauthPage {
     pub csrf: String,
     /// Where to go afterwards (validated).
     pub next: String,
-    /// `totp`, `recovery_code` or `password`.
+    /// `totp`, `passkey`, `recovery_code` or `password`.
     pub method: &'static str,
     /// The user has a second factor (then the password is not enough).
     pub has_factor: bool,
+    /// The user has an authenticator app.
+    pub totp: bool,
+    /// The user has a passkey (and the installation can use them).
+    pub passkey: bool,
     /// What went wrong.
     pub error: Option<String>,
     /// Where the form posts (`/reauth`, or `/reauth?continue=…` to resume an action).
@@ -365,6 +390,14 @@ pub struct SecurityPage {
     pub csrf: String,
     /// A confirmed authenticator app exists.
     pub totp: bool,
+    /// Any second factor exists.
+    pub any_factor: bool,
+    /// The user's passkeys.
+    pub passkeys: Vec<PasskeyView>,
+    /// Passkeys can be used here (the origin has a domain name).
+    pub passkeys_available: bool,
+    /// A passkey may be removed (not the only factor of a user who needs one).
+    pub removable: bool,
     /// The user's role or tenant requires a second factor.
     pub required: bool,
     /// Unused recovery codes.

@@ -13,6 +13,7 @@ mod logging;
 mod mfa;
 mod migrations;
 mod onboarding;
+mod passkeys;
 mod tls;
 
 /// The `attest` executable built for this test run.

@@ -8,11 +8,13 @@ use attest_crypto::password::{StoredPassword, Verification};
 use attest_crypto::random;
 use attest_crypto::totp::{self, RecoveryCode, TotpSecret};
 use attest_db::identity;
-use attest_db::mfa::{self, NewRecoveryCode};
+use attest_db::mfa::{self, NewRecoveryCode, PendingRow};
+use attest_db::passkey;
 use attest_types::{Actor, Classification, Role, TenantId, UserId};
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
+use super::passkeys::{Binding, Kind, PasskeyResponse};
 use super::sessions::{self, ClientFacts, SessionToken, Standing, VerifiedSession};
 use super::throttle;
 use crate::audit::{AuditRecord, Outcome};
@@ -28,7 +30,7 @@ pub const TOTP_FAILURES_PER_STEP: i64 = 3;
 pub const RECOVERY_CODES: usize = 10;
 
 /// The factor methods Attest offers. SMS and voice are never among them (SEC-13).
-pub const OFFERED_METHODS: &[&str] = &["totp", "recovery_code"];
+pub const OFFERED_METHODS: &[&str] = &["totp", "passkey", "recovery_code"];
 
 /// What proves presence.
 pub enum Proof {
@@ -38,6 +40,8 @@ pub enum Proof {
     Totp(String),
     /// A recovery code.
     RecoveryCode(Zeroizing<String>),
+    /// A passkey's answer to a ceremony begun for this login or session.
+    Passkey(PasskeyResponse),
 }
 
 impl std::fmt::Debug for Proof {
@@ -46,6 +50,7 @@ impl std::fmt::Debug for Proof {
             Self::Password(_) => "Proof::Password",
             Self::Totp(_) => "Proof::Totp",
             Self::RecoveryCode(_) => "Proof::RecoveryCode",
+            Self::Passkey(_) => "Proof::Passkey",
         })
     }
 }
@@ -71,6 +76,7 @@ impl Proof {
             Self::Password(_) => "password",
             Self::Totp(_) => "totp",
             Self::RecoveryCode(_) => "recovery_code",
+            Self::Passkey(_) => "passkey",
         }
     }
 }
@@ -112,6 +118,8 @@ impl std::fmt::Debug for RecoveryCodes {
 pub struct Factors {
     /// A confirmed TOTP authenticator.
     pub totp: bool,
+    /// Registered passkeys.
+    pub passkeys: i64,
     /// Unused recovery codes.
     pub recovery_codes_left: i64,
     /// The user's role or tenant requires a second factor.
@@ -122,7 +130,7 @@ impl Factors {
     /// Whether the user has a second factor (recovery codes back one up; they are not one).
     #[must_use]
     pub const fn any(&self) -> bool {
-        self.totp
+        self.totp || self.passkeys > 0
     }
 }
 
@@ -187,7 +195,7 @@ fn system_scope() -> TenantId {
     TenantId::from_uuid(Uuid::nil())
 }
 
-fn notice(name: &str, what: &str) -> String {
+pub(crate) fn notice(name: &str, what: &str) -> String {
     format!(
         "Hello {name},\n\n{what}\n\nIf this was you, there is nothing to do. If it was not, sign in, review your security settings and tell your administrator at once.\n"
     )
@@ -210,6 +218,7 @@ impl Identity {
         };
         Ok(Factors {
             totp,
+            passkeys: passkey::count_of_user(&self.db, session.user).await?,
             recovery_codes_left: mfa::recovery_remaining(&self.db, session.user).await?,
             required,
         })
@@ -219,7 +228,18 @@ impl Identity {
     pub(crate) async fn has_second_factor(&self, user: UserId) -> Result<bool, IdentityError> {
         Ok(mfa::totp_of(&self.db, user)
             .await?
-            .is_some_and(|t| t.confirmed_at.is_some()))
+            .is_some_and(|t| t.confirmed_at.is_some())
+            || passkey::count_of_user(&self.db, user).await? > 0)
+    }
+
+    /// The second factors a user can answer the prompt with: (TOTP, passkey).
+    async fn factor_methods(&self, user: UserId) -> Result<(bool, bool), IdentityError> {
+        Ok((
+            mfa::totp_of(&self.db, user)
+                .await?
+                .is_some_and(|t| t.confirmed_at.is_some()),
+            passkey::count_of_user(&self.db, user).await? > 0,
+        ))
     }
 
     /// The standing of a new session of a user without a second factor proof.
@@ -396,27 +416,32 @@ impl Identity {
         if !factors.totp {
             return Err(IdentityError::NotFound);
         }
-        if factors.required {
+        let last = factors.passkeys == 0;
+        if last && factors.required {
             return Err(IdentityError::SecondFactorRequired);
         }
         let user = identity::user_by_id(&self.db, session.user)
             .await?
             .ok_or(IdentityError::NotFound)?;
+        let what = if last {
+            "The authenticator app of your Attest account was just removed, together with your recovery codes. Your account is now protected by its password only."
+        } else {
+            "The authenticator app of your Attest account was just removed. Your passkeys still protect it."
+        };
         let mail = self
             .mailer
             .prepare(
                 &user.email,
                 "An authenticator app was removed from your Attest account",
-                &notice(
-                    &user.display_name,
-                    "The authenticator app of your Attest account was just removed, together with your recovery codes. Your account is now protected by its password only.",
-                ),
+                &notice(&user.display_name, what),
             )
             .await
             .map_err(internal)?;
         let mut tx = self.db.begin().await?;
         mfa::totp_delete(&mut tx, session.user).await?;
-        mfa::recovery_delete_all(&mut tx, session.user).await?;
+        if last {
+            mfa::recovery_delete_all(&mut tx, session.user).await?;
+        }
         self.mailer.enqueue(&mut tx, mail).await?;
         self.audit
             .record_in(
@@ -474,7 +499,7 @@ impl Identity {
         Ok(shown)
     }
 
-    async fn new_recovery_codes(
+    pub(crate) async fn new_recovery_codes(
         &self,
     ) -> Result<(RecoveryCodes, Vec<NewRecoveryCode>), IdentityError> {
         let mut shown = Vec::with_capacity(RECOVERY_CODES);
@@ -520,11 +545,21 @@ impl Identity {
         &self,
         user: UserId,
         proof: &Proof,
+        binding: Binding,
         origin: Origin,
     ) -> Result<Check, IdentityError> {
         let now = self.clock.now();
         match proof {
             Proof::Password(_) => Ok(Check::Rejected),
+            Proof::Passkey(response) => {
+                Ok(match self.verify_passkey(user, binding, response).await? {
+                    Ok(()) => Check::Accepted,
+                    Err(reason) => {
+                        tracing::info!(%reason, "passkey assertion refused");
+                        Check::Rejected
+                    }
+                })
+            }
             Proof::Totp(code) => {
                 let Some(row) = mfa::totp_of(&self.db, user)
                     .await?
@@ -652,6 +687,34 @@ impl Identity {
         Ok(LoginStep::SignedIn(token, session))
     }
 
+    /// The pending login of a cookie, while it is live.
+    pub(crate) async fn live_pending(
+        &self,
+        token: &str,
+    ) -> Result<Option<PendingRow>, IdentityError> {
+        let now = self.clock.now();
+        Ok(mfa::pending_by_token(&self.db, &pending_hash(token))
+            .await?
+            .filter(|p| p.ended_at.is_none() && p.expires_at > now))
+    }
+
+    /// The methods a live pending login can be completed with: `(totp, passkey)`; `None`
+    /// when the login is over.
+    ///
+    /// # Errors
+    /// On database failure.
+    pub async fn pending_login_methods(
+        &self,
+        token: &str,
+    ) -> Result<Option<(bool, bool)>, IdentityError> {
+        match self.live_pending(token).await? {
+            Some(row) => Ok(Some(
+                self.factor_methods(UserId::from_uuid(row.user_id)).await?,
+            )),
+            None => Ok(None),
+        }
+    }
+
     /// Whether a pending-login cookie is live (to show the second-factor prompt).
     ///
     /// # Errors
@@ -697,7 +760,11 @@ impl Identity {
                 IdentityError::UnsupportedMethod,
             ));
         }
-        match self.check_factor(user, &proof, origin).await? {
+        let binding = Binding {
+            kind: Kind::SecondFactor,
+            bound_to: row.id,
+        };
+        match self.check_factor(user, &proof, binding, origin).await? {
             Check::Accepted => {}
             Check::TotpLocked(wait) => {
                 let _ = self
@@ -747,9 +814,35 @@ impl Identity {
         if !mfa::pending_end(&mut tx, row.id, now).await? {
             return Err(SecondFactorFailure::Restart);
         }
-        identity::touch_login(&mut tx, user, now).await?;
+        let started = self
+            .start_proven_session(
+                &mut tx,
+                user,
+                tenant,
+                client,
+                origin,
+                serde_json::json!({ "second_factor": proof.method() }),
+            )
+            .await?;
+        tx.commit().await?;
+        Ok(started)
+    }
+
+    /// Starts a fully signed-in session whose second factor is proven, inside `tx`, and
+    /// audits the sign-in with `details`.
+    pub(crate) async fn start_proven_session(
+        &self,
+        tx: &mut attest_db::Tx,
+        user: UserId,
+        tenant: Option<(TenantId, Role)>,
+        client: &ClientFacts,
+        origin: Origin,
+        details: serde_json::Value,
+    ) -> Result<(SessionToken, VerifiedSession), IdentityError> {
+        let now = self.clock.now();
+        identity::touch_login(tx, user, now).await?;
         let (token, session) = sessions::start(
-            &mut tx,
+            tx,
             user,
             tenant,
             client,
@@ -767,15 +860,14 @@ impl Identity {
         };
         self.audit
             .record_in(
-                &mut tx,
+                tx,
                 record
                     .request(origin.ip, origin.request_id)
                     .object("session", session.id)
-                    .details(serde_json::json!({ "second_factor": proof.method() })),
+                    .details(details),
             )
             .await
             .map_err(internal)?;
-        tx.commit().await?;
         Ok((token, session))
     }
 
@@ -846,7 +938,18 @@ impl Identity {
                     .await;
                 return Err(IdentityError::UnsupportedMethod);
             }
-            (_, _) => match self.check_factor(session.user, &proof, origin).await? {
+            (_, _) => match self
+                .check_factor(
+                    session.user,
+                    &proof,
+                    Binding {
+                        kind: Kind::Reauth,
+                        bound_to: session.id.as_uuid(),
+                    },
+                    origin,
+                )
+                .await?
+            {
                 Check::Accepted => true,
                 Check::Rejected => false,
                 Check::TotpLocked(wait) => {
@@ -903,7 +1006,12 @@ impl Identity {
                 .request(origin.ip, origin.request_id)
                 .details(serde_json::json!({ "method": proof.method(), "reason": reason }))
         };
-        match self.check_factor(user, &proof, origin).await? {
+        // A reset link is answered with a code; no passkey ceremony is ever bound to it.
+        let binding = Binding {
+            kind: Kind::SecondFactor,
+            bound_to: Uuid::nil(),
+        };
+        match self.check_factor(user, &proof, binding, origin).await? {
             Check::Accepted => Ok(()),
             Check::Rejected => {
                 let _ = self

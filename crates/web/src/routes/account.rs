@@ -55,7 +55,7 @@ fn short_agent(ua: &str) -> String {
     cut
 }
 
-fn when(t: time::OffsetDateTime) -> String {
+pub(crate) fn when(t: time::OffsetDateTime) -> String {
     t.format(&Rfc3339)
         .unwrap_or_default()
         .chars()

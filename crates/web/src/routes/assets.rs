@@ -4,20 +4,28 @@ use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 
 const STYLESHEET: &str = include_str!("../../static/attest.css");
+const PASSKEY_SCRIPT: &str = include_str!("../../static/passkey.js");
 
-/// `GET /static/attest.css`: public and cacheable.
-pub async fn stylesheet() -> Response {
-    let mut r = STYLESHEET.into_response();
+/// A public, cacheable text asset.
+fn asset(body: &'static str, content_type: &'static str) -> Response {
+    let mut r = body.into_response();
     let h = r.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/css; charset=utf-8"),
-    );
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     h.insert(
         header::CACHE_CONTROL,
         HeaderValue::from_static("public, max-age=3600"),
     );
     r
+}
+
+/// `GET /static/attest.css`: public and cacheable.
+pub async fn stylesheet() -> Response {
+    asset(STYLESHEET, "text/css; charset=utf-8")
+}
+
+/// `GET /static/passkey.js`: the passkey pages' only script (CSP `script-src 'self'`).
+pub async fn passkey_script() -> Response {
+    asset(PASSKEY_SCRIPT, "text/javascript; charset=utf-8")
 }
 
 /// `GET /favicon.ico`: no icon, and browsers should not ask again.

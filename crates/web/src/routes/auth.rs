@@ -48,6 +48,7 @@ pub struct LoginQuery {
 /// # Errors
 /// If the page cannot be rendered.
 pub async fn login_page(
+    State(state): State<AppState>,
     Extension(csrf): Extension<CsrfToken>,
     Query(q): Query<LoginQuery>,
 ) -> Result<Response, AppError> {
@@ -72,6 +73,7 @@ pub async fn login_page(
             csrf: csrf.0,
             next: safe_next(q.next.as_deref()),
             email: String::new(),
+            passkeys: state.identity.passkeys_available(),
             notice,
             error: None,
         },
@@ -154,7 +156,13 @@ pub async fn login(
                     format,
                 )
             } else {
-                login_error(&csrf, &next, &form.email, StatusCode::TOO_MANY_REQUESTS)?
+                login_error(
+                    &state,
+                    &csrf,
+                    &next,
+                    &form.email,
+                    StatusCode::TOO_MANY_REQUESTS,
+                )?
             };
             let secs = retry.whole_seconds().max(1);
             if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
@@ -167,14 +175,34 @@ pub async fn login(
     if format == Format::Json {
         return Ok(error_code_response(status, code, ctx.request_id, format));
     }
-    login_error(&csrf, &next, &form.email, status)
+    login_error(&state, &csrf, &next, &form.email, status)
 }
 
 fn login_error(
+    state: &AppState,
     csrf: &CsrfToken,
     next: &str,
     email: &str,
     status: StatusCode,
+) -> Result<Response, AppError> {
+    login_page_with_error(
+        state,
+        csrf,
+        next,
+        email,
+        status,
+        "The email address or password is not correct, or there were too many attempts. Wait a moment and try again.",
+    )
+}
+
+/// The sign-in page again, with what went wrong.
+pub(crate) fn login_page_with_error(
+    state: &AppState,
+    csrf: &CsrfToken,
+    next: &str,
+    email: &str,
+    status: StatusCode,
+    error: &str,
 ) -> Result<Response, AppError> {
     views::html(
         status,
@@ -184,8 +212,9 @@ fn login_error(
             csrf: csrf.0.clone(),
             next: next.to_owned(),
             email: email.chars().take(254).collect(),
+            passkeys: state.identity.passkeys_available(),
             notice: None,
-            error: Some("The email address or password is not correct, or there were too many attempts. Wait a moment and try again.".to_owned()),
+            error: Some(error.to_owned()),
         },
     )
 }

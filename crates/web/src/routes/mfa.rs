@@ -5,6 +5,7 @@
 
 use attest_crypto::Zeroizing;
 use attest_domain::authn::mfa::{OFFERED_METHODS, Proof, SecondFactorFailure, TotpEnrolment};
+use attest_domain::authn::passkeys::PasskeyResponse;
 use attest_domain::authn::sessions::VerifiedSession;
 use attest_domain::identity::IdentityError;
 use attest_types::Role;
@@ -21,11 +22,12 @@ use crate::error::{AppError, Format, error_code_response};
 use crate::middleware::RequestContext;
 use crate::middleware::csrf::CsrfToken;
 use crate::routes::account::chrome;
+use crate::routes::account::when;
 use crate::routes::auth::safe_next;
-use crate::routes::{
-    came_from, identity_error_json, reauth_redirect, see_other, with_session_cookie,
+use crate::routes::{came_from, identity_error_json, reauth_redirect, see_other};
+use crate::views::{
+    self, Chrome, EnrolmentView, PasskeyView, ReauthPage, SecondFactorPage, SecurityPage,
 };
-use crate::views::{self, Chrome, EnrolmentView, ReauthPage, SecondFactorPage, SecurityPage};
 
 fn internal(e: &IdentityError) -> AppError {
     AppError::Internal(e.to_string())
@@ -48,11 +50,16 @@ pub struct SecondFactorQuery {
     next: Option<String>,
 }
 
-fn method_of(m: Option<&str>) -> &'static str {
-    if m == Some("recovery_code") {
-        "recovery_code"
-    } else {
-        "totp"
+/// The method a prompt shows: the one asked for if the user has it, else the strongest the
+/// user has (a passkey before an app), else a recovery code.
+pub(crate) fn method_of(m: Option<&str>, totp: bool, passkey: bool) -> &'static str {
+    match m {
+        Some("recovery_code") => "recovery_code",
+        Some("totp") if totp => "totp",
+        Some("passkey") if passkey => "passkey",
+        _ if passkey => "passkey",
+        _ if totp => "totp",
+        _ => "recovery_code",
     }
 }
 
@@ -66,17 +73,18 @@ pub async fn second_factor_page(
     headers: HeaderMap,
     Query(q): Query<SecondFactorQuery>,
 ) -> Result<Response, AppError> {
-    let live = match cookies::get(&headers, cookies::PENDING) {
+    let methods = match cookies::get(&headers, cookies::PENDING) {
         Some(token) => state
             .identity
-            .pending_login_live(&token)
+            .pending_login_methods(&token)
             .await
             .map_err(|e| internal(&e))?,
-        None => false,
+        None => None,
     };
-    if !live {
+    let Some((totp, passkey)) = methods else {
         return Ok(see_other("/login?reason=login_restart"));
-    }
+    };
+    let passkey = passkey && state.identity.passkeys_available();
     views::html(
         StatusCode::OK,
         &SecondFactorPage {
@@ -84,7 +92,9 @@ pub async fn second_factor_page(
             chrome: Chrome::default(),
             csrf: csrf.0,
             next: safe_next(q.next.as_deref()),
-            method: method_of(q.method.as_deref()),
+            method: method_of(q.method.as_deref(), totp, passkey),
+            totp,
+            passkey,
             error: None,
         },
     )
@@ -95,9 +105,16 @@ pub async fn second_factor_page(
 pub struct SecondFactorForm {
     #[serde(default)]
     method: Option<String>,
+    #[serde(default)]
     code: String,
     #[serde(default)]
     next: Option<String>,
+    /// A passkey answer: the ceremony's id …
+    #[serde(default)]
+    ceremony: String,
+    /// … and the credential JSON.
+    #[serde(default)]
+    credential: String,
 }
 
 impl std::fmt::Debug for SecondFactorForm {
@@ -125,6 +142,10 @@ pub async fn second_factor(
     let method = form.method.as_deref().unwrap_or("totp");
     let proof = match method {
         "totp" | "recovery_code" => Proof::parse(method, Zeroizing::new(form.code)),
+        "passkey" => Ok(Proof::Passkey(PasskeyResponse {
+            ceremony: form.ceremony,
+            credential: form.credential,
+        })),
         _ => Err(IdentityError::UnsupportedMethod),
     };
     let proof = match proof {
@@ -133,10 +154,17 @@ pub async fn second_factor(
             return identity_error_json(&e, ctx.request_id).ok_or_else(|| internal(&e));
         }
     };
-    let shown_method = method_of(Some(method));
     let Some(pending) = cookies::get(&headers, cookies::PENDING) else {
         return Ok(restart(format, ctx.request_id));
     };
+    let (totp, passkey) = state
+        .identity
+        .pending_login_methods(&pending)
+        .await
+        .map_err(|e| internal(&e))?
+        .unwrap_or_default();
+    let passkey = passkey && state.identity.passkeys_available();
+    let shown_method = method_of(Some(method), totp, passkey);
     let page_error = |status: StatusCode, message: &str| {
         views::html(
             status,
@@ -146,6 +174,8 @@ pub async fn second_factor(
                 csrf: csrf.0.clone(),
                 next: next.clone(),
                 method: shown_method,
+                totp,
+                passkey,
                 error: Some(message.to_owned()),
             },
         )
@@ -156,19 +186,10 @@ pub async fn second_factor(
         .await
     {
         Ok((token, session)) => {
-            let mut r = if format == Format::Json {
-                Json(serde_json::json!({
-                    "status": "signed_in",
-                    "user": session.user.to_string(),
-                    "csrf_token": session.csrf_token,
-                }))
-                .into_response()
-            } else {
-                see_other(&next)
-            };
+            let mut r = crate::routes::signed_in(format, &next, &token.0, &session);
             r.headers_mut()
                 .append(header::SET_COOKIE, cookies::clear_pending());
-            Ok(with_session_cookie(r, &token.0))
+            Ok(r)
         }
         Err(SecondFactorFailure::Invalid) => {
             if format == Format::Json {
@@ -181,7 +202,11 @@ pub async fn second_factor(
             }
             page_error(
                 StatusCode::UNAUTHORIZED,
-                "That code is not correct. Codes from the app change every 30 seconds and each works once.",
+                if method == "passkey" {
+                    "The passkey could not be verified. Try again, or use another way to confirm."
+                } else {
+                    "That code is not correct. Codes from the app change every 30 seconds and each works once."
+                },
             )
         }
         Err(SecondFactorFailure::TotpLocked(wait)) => {
@@ -225,11 +250,11 @@ fn restart(format: Format, request_id: attest_types::RequestId) -> Response {
 // The security page.
 
 #[derive(Default)]
-struct Shown {
-    enrolment: Option<TotpEnrolment>,
-    codes: Vec<String>,
-    message: Option<String>,
-    error: Option<String>,
+pub(crate) struct Shown {
+    pub(crate) enrolment: Option<TotpEnrolment>,
+    pub(crate) codes: Vec<String>,
+    pub(crate) message: Option<String>,
+    pub(crate) error: Option<String>,
 }
 
 async fn security_page(
@@ -262,6 +287,21 @@ async fn security_page(
         }),
         None => None,
     };
+    let passkeys: Vec<PasskeyView> = state
+        .identity
+        .passkeys(session)
+        .await
+        .map_err(|e| internal(&e))?
+        .into_iter()
+        .map(|p| PasskeyView {
+            id: p.id.to_string(),
+            name: p.name,
+            created: when(p.created_at),
+            last_used: p.last_used_at.map_or_else(|| "never".to_owned(), when),
+            discoverable: p.discoverable,
+        })
+        .collect();
+    let removable = !factors.required || factors.totp || passkeys.len() > 1;
     let mut r = views::html(
         status,
         &SecurityPage {
@@ -269,6 +309,10 @@ async fn security_page(
             chrome,
             csrf: session.csrf_token.clone(),
             totp: factors.totp,
+            any_factor: factors.any(),
+            passkeys,
+            passkeys_available: state.identity.passkeys_available(),
+            removable,
             required: factors.required,
             recovery_left: factors.recovery_codes_left,
             enrolment,
@@ -294,7 +338,7 @@ pub async fn page(
 }
 
 /// The HTML answer to a failed security action: step-up, a message, or an error.
-async fn security_error(
+pub(crate) async fn security_error(
     state: &AppState,
     session: &VerifiedSession,
     e: IdentityError,
@@ -311,10 +355,29 @@ async fn security_error(
             StatusCode::UNAUTHORIZED,
             "That code is not correct. Enter the code the app shows now.",
         ),
+        IdentityError::Taken("this passkey") => {
+            (StatusCode::CONFLICT, "This passkey is registered already.")
+        }
         IdentityError::Taken(_) => (
             StatusCode::CONFLICT,
             "An authenticator app is already set up. Remove it first to set up another.",
         ),
+        IdentityError::UnsupportedMethod => (
+            StatusCode::BAD_REQUEST,
+            "Passkeys cannot be used on this installation: it is not reached by a domain name.",
+        ),
+        IdentityError::Invalid { message, .. } => {
+            return security_page(
+                state,
+                session,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Shown {
+                    error: Some(message),
+                    ..Shown::default()
+                },
+            )
+            .await;
+        }
         IdentityError::SecondFactorRequired => (
             StatusCode::CONFLICT,
             "Your role or organisation requires a second factor, so it cannot be removed.",
@@ -342,7 +405,7 @@ async fn security_error(
 }
 
 /// The security page after an action: what it produced, or why it failed.
-async fn after_action(
+pub(crate) async fn after_action(
     state: &AppState,
     session: &VerifiedSession,
     result: Result<Shown, IdentityError>,
@@ -353,7 +416,7 @@ async fn after_action(
     }
 }
 
-fn told(message: &str) -> Shown {
+pub(crate) fn told(message: &str) -> Shown {
     Shown {
         message: Some(message.to_owned()),
         ..Shown::default()
@@ -390,7 +453,7 @@ impl std::fmt::Debug for CodeForm {
     }
 }
 
-fn shown_codes(codes: Option<attest_domain::authn::mfa::RecoveryCodes>) -> Vec<String> {
+pub(crate) fn shown_codes(codes: Option<attest_domain::authn::mfa::RecoveryCodes>) -> Vec<String> {
     codes
         .map(|c| c.0.iter().map(|s| s.to_string()).collect())
         .unwrap_or_default()
@@ -516,16 +579,17 @@ async fn reauth_page(
         retype,
     } = view;
     let (chrome, _) = chrome(state, session).await?;
-    let has_factor = state
+    let factors = state
         .identity
         .factors(session)
         .await
-        .map_err(|e| internal(&e))?
-        .any();
-    let method = match (has_factor, method) {
-        (false, _) => "password",
-        (true, Some("recovery_code")) => "recovery_code",
-        (true, _) => "totp",
+        .map_err(|e| internal(&e))?;
+    let has_factor = factors.any();
+    let passkey = factors.passkeys > 0 && state.identity.passkeys_available();
+    let method = if has_factor {
+        method_of(method, factors.totp, passkey)
+    } else {
+        "password"
     };
     let mut r = views::html(
         status,
@@ -536,6 +600,8 @@ async fn reauth_page(
             next,
             method,
             has_factor,
+            totp: factors.totp,
+            passkey,
             error,
             action: continue_to.map_or_else(
                 || "/reauth".to_owned(),
@@ -626,7 +692,14 @@ pub struct ContinueQuery {
 #[derive(Deserialize)]
 pub struct ReauthForm {
     method: String,
+    #[serde(default)]
     value: String,
+    /// A passkey answer: the ceremony's id …
+    #[serde(default)]
+    ceremony: String,
+    /// … and the credential (JSON text in a form, an object in JSON).
+    #[serde(default)]
+    credential: Option<serde_json::Value>,
 }
 
 impl std::fmt::Debug for ReauthForm {
@@ -642,7 +715,18 @@ async fn do_reauth(
     form: ReauthForm,
 ) -> Result<(), IdentityError> {
     let (_, origin) = client_of(Some(ctx), None);
-    let proof = Proof::parse(&form.method, Zeroizing::new(form.value))?;
+    let proof = if form.method == "passkey" {
+        Proof::Passkey(PasskeyResponse {
+            ceremony: form.ceremony,
+            credential: match form.credential {
+                Some(serde_json::Value::String(s)) => s,
+                Some(v) => v.to_string(),
+                None => String::new(),
+            },
+        })
+    } else {
+        Proof::parse(&form.method, Zeroizing::new(form.value))?
+    };
     state.identity.reauthenticate(session, proof, origin).await
 }
 
@@ -670,6 +754,8 @@ pub async fn reauth(
     let form = ReauthForm {
         method: method.clone(),
         value: field("value").unwrap_or_default(),
+        ceremony: field("ceremony").unwrap_or_default(),
+        credential: field("credential").map(serde_json::Value::String),
     };
     let continue_to = q
         .continue_to
@@ -689,6 +775,10 @@ pub async fn reauth(
         }),
         Err(e) => {
             let (status, message) = match &e {
+                IdentityError::InvalidCode if method == "passkey" => (
+                    StatusCode::UNAUTHORIZED,
+                    "The passkey could not be verified. Try again, or use another way to confirm.",
+                ),
                 IdentityError::InvalidCode => (
                     StatusCode::UNAUTHORIZED,
                     "That code is not correct or was used already.",
@@ -767,7 +857,11 @@ pub async fn api_methods(
         .map_err(|e| internal(&e))?;
     Ok(Json(serde_json::json!({
         "offered": OFFERED_METHODS,
-        "enrolled": { "totp": f.totp, "recovery_codes_left": f.recovery_codes_left },
+        "enrolled": {
+            "totp": f.totp,
+            "passkeys": f.passkeys,
+            "recovery_codes_left": f.recovery_codes_left,
+        },
         "required": f.required,
     }))
     .into_response())

@@ -8,6 +8,7 @@ pub mod health;
 pub mod home;
 pub mod mfa;
 pub mod onboarding;
+pub mod passkeys;
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse as _, Response};
@@ -39,6 +40,7 @@ pub(crate) fn identity_error_json(
     let (status, code, retry) = match e {
         E::ReauthRequired => (StatusCode::UNAUTHORIZED, "reauth_required", None),
         E::InvalidCode => (StatusCode::UNAUTHORIZED, "invalid_code", None),
+        E::PasskeyRejected => (StatusCode::UNAUTHORIZED, "passkey_rejected", None),
         E::WrongPassword => (StatusCode::UNAUTHORIZED, "wrong_password", None),
         E::TotpLocked(d) => (StatusCode::TOO_MANY_REQUESTS, "totp_locked", Some(*d)),
         E::Throttled(d) => (StatusCode::TOO_MANY_REQUESTS, "rate_limited", Some(*d)),
@@ -89,4 +91,26 @@ pub(crate) fn came_from(headers: &axum::http::HeaderMap, fallback: &str) -> Stri
 pub(crate) fn reauth_redirect(next: &str) -> Response {
     let encoded: String = form_urlencoded::byte_serialize(next.as_bytes()).collect();
     see_other(&format!("/reauth?next={encoded}"))
+}
+
+/// The answer to a completed sign-in: the session cookie and, for scripts, the session's CSRF
+/// token as JSON; for browsers, a redirect to `next`.
+pub(crate) fn signed_in(
+    format: crate::error::Format,
+    next: &str,
+    token: &str,
+    session: &attest_domain::authn::sessions::VerifiedSession,
+) -> Response {
+    use axum::response::IntoResponse as _;
+    let r = if format == crate::error::Format::Json {
+        axum::Json(serde_json::json!({
+            "status": "signed_in",
+            "user": session.user.to_string(),
+            "csrf_token": session.csrf_token,
+        }))
+        .into_response()
+    } else {
+        see_other(next)
+    };
+    with_session_cookie(r, token)
 }
