@@ -43,5 +43,6 @@ pub mod mfa;
 pub mod migrate;
 pub mod outbox;
 mod pool;
+pub mod sso;
 
 pub use pool::{ConnectOptions, Db, DbError, Engine, Tx};
