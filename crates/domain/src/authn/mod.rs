@@ -1,8 +1,10 @@
-//! Authentication: password rules and hashing, login with throttling, sessions.
+//! Authentication: password rules and hashing, login with throttling, sessions, second
+//! factors, OpenID Connect single sign-on.
 
 pub mod hashing;
 pub mod login;
 pub mod mfa;
 pub mod password_policy;
 pub mod sessions;
+pub mod sso;
 pub mod throttle;

@@ -8,6 +8,7 @@ pub mod health;
 pub mod home;
 pub mod mfa;
 pub mod onboarding;
+pub mod sso;
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse as _, Response};
