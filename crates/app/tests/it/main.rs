@@ -13,6 +13,7 @@ mod logging;
 mod mfa;
 mod migrations;
 mod onboarding;
+mod sso;
 mod tls;
 
 /// The `attest` executable built for this test run.
