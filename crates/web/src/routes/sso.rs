@@ -594,6 +594,7 @@ fn settings_json(s: &SsoSettings, redirect_uri: &str) -> serde_json::Value {
 #[allow(clippy::too_many_arguments)]
 async fn settings_page(
     state: &AppState,
+    ctx: &RequestContext,
     session: &VerifiedSession,
     status: StatusCode,
     form: Option<SettingsView>,
@@ -607,7 +608,7 @@ async fn settings_page(
             return Ok(crate::error::error_code_response(
                 StatusCode::FORBIDDEN,
                 "forbidden",
-                attest_types::RequestId::new_random(),
+                ctx.request_id,
                 Format::Html,
             ));
         }
@@ -645,9 +646,19 @@ async fn settings_page(
 /// Only on internal failure.
 pub async fn settings(
     State(state): State<AppState>,
+    Extension(ctx): Extension<RequestContext>,
     SignedIn(session): SignedIn,
 ) -> Result<Response, AppError> {
-    settings_page(&state, &session, StatusCode::OK, None, None, Vec::new()).await
+    settings_page(
+        &state,
+        &ctx,
+        &session,
+        StatusCode::OK,
+        None,
+        None,
+        Vec::new(),
+    )
+    .await
 }
 
 /// The settings form (and JSON body). `client_secret` is write-only: empty keeps the stored
@@ -769,6 +780,7 @@ pub async fn save(
         Ok(_) => {
             settings_page(
                 &state,
+                &ctx,
                 &session,
                 StatusCode::OK,
                 None,
@@ -786,6 +798,7 @@ pub async fn save(
         Err(SsoError::Invalid { field, message, .. }) => {
             settings_page(
                 &state,
+                &ctx,
                 &session,
                 StatusCode::UNPROCESSABLE_ENTITY,
                 Some(shown),
@@ -841,6 +854,7 @@ pub async fn remove(
         Ok(()) => {
             settings_page(
                 &state,
+                &ctx,
                 &session,
                 StatusCode::OK,
                 None,
