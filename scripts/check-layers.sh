@@ -12,8 +12,15 @@ for dep in axum axum-server http hyper askama tower tower-http; do
   forbid attest-db "$dep" "the database layer knows no HTTP"
 done
 for dep in sqlx attest-db; do forbid attest-web "$dep" "SQL lives only in attest-db; web passes the Db handle to the domain"; done
+# attest-sso owns the OpenID Connect protocol (and openidconnect's http types): no web
+# framework, no SQL, no domain rules. Only the domain uses it; web sees its types re-exported.
+for dep in axum axum-server askama tower tower-http sqlx attest-db attest-domain attest-web; do
+  forbid attest-sso "$dep" "attest-sso is the OpenID Connect protocol only"
+done
+forbid attest-web attest-sso "the web layer reaches single sign-on through the domain"
+forbid attest-domain openidconnect "the domain reaches OpenID Connect only through attest-sso"
 for dep in aes-gcm rcgen getrandom; do
-  for c in attest-db attest-domain attest-web attest-app attest-config attest-types; do
+  for c in attest-db attest-domain attest-web attest-app attest-config attest-types attest-sso; do
     forbid "$c" "$dep" "only attest-crypto touches key material"
   done
 done

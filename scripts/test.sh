@@ -29,6 +29,13 @@ if ! python3 -c 'import aiosmtpd' 2>/dev/null; then
     || { echo "cannot install the Python package aiosmtpd (needed by the mail tests)" >&2; exit 1; }
 fi
 
+# The OpenID provider the SSO tests start (a real process): npm oidc-provider, pinned by the
+# lock file in crates/test-support/oidc (the tests also run `npm ci` there when it is missing).
+command -v node >/dev/null && command -v npm >/dev/null \
+  || { echo "missing: node and npm (Node 20+), needed by the SSO tests (apt-get install nodejs npm)" >&2; exit 1; }
+( cd crates/test-support/oidc && npm ci --no-audit --no-fund --loglevel=error ) \
+  || { echo "npm ci failed in crates/test-support/oidc (needed by the SSO tests)" >&2; exit 1; }
+
 # PostgreSQL: the suite needs a server; it never skips. Use ATTEST_TEST_DATABASE_URL if set,
 # else start the local cluster when it is installed and down.
 if [ -z "${ATTEST_TEST_DATABASE_URL:-}" ]; then

@@ -12,6 +12,7 @@ use attest_domain::audit::{AuditLog, AuditRecord, Outcome};
 use attest_domain::authn::hashing::HashingPool;
 use attest_domain::authn::passkeys::RelyingParty;
 use attest_domain::authn::sessions::SessionPolicy;
+use attest_domain::authn::sso::{OutboundPolicy, Sso};
 use attest_domain::identity::Identity;
 use attest_domain::keys::KeyService;
 use attest_domain::mail::Mailer;
@@ -203,11 +204,22 @@ pub async fn launch(l: Launch) -> Result<Launched, LaunchError> {
         max_concurrent_requests: cfg.server.max_concurrent_requests,
     };
     let metrics = telemetry::metrics_handle();
+    // OpenID Connect: https only, except loopback http in development (tests, local IdPs).
+    let sso = Sso::new(
+        identity.clone(),
+        OutboundPolicy {
+            allow_loopback_http: cfg.mode == attest_config::Mode::Development,
+            ..OutboundPolicy::default()
+        },
+        &public_url,
+    )
+    .map_err(|e| LaunchError::Start(e.to_string()))?;
     let state = AppState::new(
         db,
         audit,
         keys,
         identity,
+        sso,
         Arc::clone(&clock),
         settings,
         metrics,

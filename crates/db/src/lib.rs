@@ -44,5 +44,6 @@ pub mod migrate;
 pub mod outbox;
 pub mod passkey;
 mod pool;
+pub mod sso;
 
 pub use pool::{ConnectOptions, Db, DbError, Engine, Tx};

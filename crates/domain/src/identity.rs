@@ -76,6 +76,15 @@ pub enum IdentityError {
     /// A factor method Attest does not offer (SMS and voice included, SEC-13).
     #[error("this method is not supported")]
     UnsupportedMethod,
+    /// The user's organisation signs its members in through its identity provider
+    /// (SEC-19).
+    #[error("sign in through your organisation's identity provider")]
+    SsoRequired {
+        /// The enforcing tenant.
+        tenant: TenantId,
+        /// Its provider's button text.
+        provider: String,
+    },
     /// A passkey sign-in was refused (one answer for every reason, SEC-08).
     #[error("the passkey could not be verified")]
     PasskeyRejected,

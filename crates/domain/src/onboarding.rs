@@ -297,6 +297,15 @@ impl Identity {
             }
         };
         let user_id = UserId::from_uuid(user.id);
+        // SEC-19: no reset mail for members of a tenant that enforces single sign-on; the
+        // answer stays the same as for an unknown address.
+        if self.reset_blocked_by_sso(user_id).await.unwrap_or(true) {
+            let _ = self
+                .audit
+                .record(record(Outcome::Denied, "sso_required"))
+                .await;
+            return Ok(());
+        }
         let recent = identity::count_tokens_since(
             &self.db,
             "password_reset",
@@ -393,6 +402,10 @@ impl Identity {
     ) -> Result<(), IdentityError> {
         let row = self.peek_link("password_reset", link).await?;
         let user_id = UserId::from_uuid(row.user_id.ok_or(IdentityError::LinkUnknown)?);
+        // SEC-19: a link mailed before the tenant enforced single sign-on no longer works.
+        if self.reset_blocked_by_sso(user_id).await? {
+            return Err(IdentityError::LinkGone);
+        }
         // SEC-09: a reset never skips the second factor.
         self.reset_second_factor(user_id, code, origin).await?;
         let user = identity::user_by_id(&self.db, user_id)

@@ -11,6 +11,8 @@
 //!   **fails** with instructions; it never skips.
 //! - [`TestApp`]: the running server, its manual clock, its state and an HTTP client.
 //! - [`binary`]: run the `attest` executable itself for exit codes and log output.
+//! - [`OidcProvider`]: a real OpenID Connect provider process (npm `oidc-provider`) with
+//!   test modes, for the SSO tests; [`logs`]: the in-process server's log lines.
 
 // A test harness fails loudly: a panic here is a failed test, never a served request.
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
@@ -19,6 +21,8 @@ mod authenticator;
 pub mod binary;
 mod browser;
 mod db;
+pub mod logs;
+pub mod oidc;
 mod passkey;
 mod server;
 pub mod smtp;
@@ -26,6 +30,7 @@ pub mod smtp;
 pub use authenticator::Authenticator;
 pub use browser::Browser;
 pub use db::{Backend, TestDb};
+pub use oidc::{OidcProvider, OidcUser};
 pub use passkey::SoftPasskey;
 pub use server::{TestApp, TestAppBuilder, client_trusting as server_client};
 pub use smtp::SmtpSink;

@@ -18,7 +18,7 @@ use tower_http::timeout::TimeoutLayer;
 use crate::AppState;
 use crate::error::AppError;
 use crate::middleware::{csrf, frame, limits, step_up};
-use crate::routes::{account, assets, auth, email, health, home, mfa, onboarding, passkeys};
+use crate::routes::{account, assets, auth, email, health, home, mfa, onboarding, passkeys, sso};
 
 /// Routes that need no authentication (SEC-31's allowlist). Everything else added later must
 /// go through the central policy.
@@ -46,6 +46,13 @@ pub const PUBLIC_ROUTES: &[&str] = &[
     "/forgot",
     "/reset/{token}",
     "/invitations/{token}",
+    // Single sign-on (SEC-18): the provider's callback is protected by its single-use,
+    // browser-bound state; starting and linking carry CSRF tokens.
+    "/sso",
+    "/sso/start",
+    "/sso/callback",
+    "/sso/link",
+    "/sso/{tenant}",
 ];
 
 /// Builds the application. `extra` lets the test harness add routes (e.g. a panicking one)
@@ -173,6 +180,19 @@ pub fn build_router(state: AppState, extra: Option<Router<AppState>>) -> Router 
             "/api/v1/account/sessions/{id}",
             delete(account::api_end_session),
         );
+    // Single sign-on (SEC-18, SEC-19).
+    routes = routes
+        .route("/sso", get(sso::signin_page))
+        .route("/sso/start", post(sso::start))
+        .route("/sso/callback", get(sso::callback))
+        .route("/sso/link", get(sso::link_page).post(sso::link))
+        .route("/sso/{tenant}", get(sso::tenant_page))
+        .route("/tenant/sso", get(sso::settings).post(sso::save))
+        .route(
+            "/tenant/sso/remove",
+            get(sso::remove_page).post(sso::remove),
+        )
+        .route("/api/v1/tenant/sso", get(sso::api_get).put(sso::api_put));
     if let Some(extra) = extra {
         routes = routes.merge(extra);
     }

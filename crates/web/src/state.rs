@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use attest_domain::Db;
 use attest_domain::audit::AuditLog;
+use attest_domain::authn::sso::Sso;
 use attest_domain::identity::Identity;
 use attest_domain::keys::KeyService;
 use attest_types::Clock;
@@ -40,6 +41,8 @@ pub struct AppState {
     pub keys: Arc<KeyService>,
     /// Users, tenants, sessions.
     pub identity: Identity,
+    /// OpenID Connect single sign-on.
+    pub sso: Sso,
     /// The clock.
     pub clock: Arc<dyn Clock>,
     /// Settings.
@@ -53,11 +56,13 @@ pub struct AppState {
 impl AppState {
     /// Assembles the state.
     #[must_use]
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         db: Db,
         audit: AuditLog,
         keys: Arc<KeyService>,
         identity: Identity,
+        sso: Sso,
         clock: Arc<dyn Clock>,
         settings: WebSettings,
         metrics: PrometheusHandle,
@@ -68,6 +73,7 @@ impl AppState {
             audit,
             keys,
             identity,
+            sso,
             clock,
             settings: Arc::new(settings),
             metrics,

@@ -14,6 +14,7 @@ mod mfa;
 mod migrations;
 mod onboarding;
 mod passkeys;
+mod sso;
 mod tls;
 
 /// The `attest` executable built for this test run.

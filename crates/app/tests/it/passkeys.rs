@@ -41,7 +41,7 @@ async fn finish_registration(
 
 /// Registers a passkey on `device` for a signed-in browser with a recent proof; returns the
 /// response body.
-async fn add_passkey(b: &Browser, device: &mut SoftPasskey, name: &str) -> Value {
+pub(crate) async fn add_passkey(b: &Browser, device: &mut SoftPasskey, name: &str) -> Value {
     let (ceremony, options) = begin_registration(b).await;
     let credential = device.register(&options).unwrap();
     let r = finish_registration(b, name, &ceremony, credential).await;
@@ -57,7 +57,7 @@ async fn passkey_list(b: &Browser) -> Vec<Value> {
 }
 
 /// A public JSON call from a browser without a session (pre-session CSRF token).
-async fn public_post(
+pub(crate) async fn public_post(
     app: &TestApp,
     b: &Browser,
     path: &str,
@@ -77,7 +77,7 @@ async fn public_post(
 }
 
 /// A fresh browser holding a pre-session (as after loading the sign-in page).
-async fn visitor(app: &TestApp) -> Browser {
+pub(crate) async fn visitor(app: &TestApp) -> Browser {
     let b = app.browser();
     assert_eq!(b.get("/login").await.status(), StatusCode::OK);
     b

@@ -12,6 +12,7 @@ use time::Duration;
 
 use super::mfa::LoginStep;
 use super::sessions::ClientFacts;
+use super::sso::PasswordGate;
 use super::throttle;
 use crate::audit::{AuditRecord, Outcome};
 use crate::identity::{Identity, IdentityError};
@@ -23,6 +24,13 @@ pub enum LoginFailure {
     Invalid,
     /// Too many attempts; try again after this long.
     Throttled(Duration),
+    /// The password is right, but a tenant of the user enforces single sign-on (SEC-19).
+    SsoRequired {
+        /// The tenant.
+        tenant: TenantId,
+        /// Its provider's button text.
+        provider: String,
+    },
     /// Something broke.
     Internal(IdentityError),
 }
@@ -125,6 +133,34 @@ impl Identity {
         };
 
         let user_id = UserId::from_uuid(user.id);
+        // SEC-19: decided only after a correct password, so the answer reveals nothing to
+        // someone without it.
+        let break_glass = match self
+            .sso_password_gate(user_id)
+            .await
+            .map_err(LoginFailure::Internal)?
+        {
+            PasswordGate::Open => None,
+            PasswordGate::BreakGlass(t) => Some(t),
+            PasswordGate::SsoRequired { tenant, provider } => {
+                let _ = self
+                    .audit
+                    .record(
+                        AuditRecord::tenant(
+                            tenant,
+                            Actor::User(user_id),
+                            "auth.login",
+                            Outcome::Denied,
+                        )
+                        .request(ip, request_id)
+                        .details(
+                            serde_json::json!({ "throttled": false, "reason": "sso_required" }),
+                        ),
+                    )
+                    .await;
+                return Err(LoginFailure::SsoRequired { tenant, provider });
+            }
+        };
         let tenant = self
             .default_tenant(user_id)
             .await
@@ -180,6 +216,21 @@ impl Identity {
         .details(details);
         if let LoginStep::SignedIn(_, session) = &step {
             record = record.object("session", session.id);
+        }
+        if let Some(t) = break_glass {
+            self.audit
+                .record_in(
+                    &mut tx,
+                    AuditRecord::tenant(
+                        t,
+                        Actor::User(user_id),
+                        "auth.sso_break_glass",
+                        Outcome::Success,
+                    )
+                    .request(ip, request_id),
+                )
+                .await
+                .map_err(|e| LoginFailure::Internal(crate::identity::internal(e)))?;
         }
         self.audit
             .record_in(&mut tx, record)

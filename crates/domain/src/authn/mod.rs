@@ -1,5 +1,5 @@
-//! Authentication: password rules and hashing, login with throttling, sessions,
-//! second factors (TOTP, recovery codes, passkeys) and step-up.
+//! Authentication: password rules and hashing, login with throttling, sessions, second
+//! factors (TOTP, recovery codes, passkeys), step-up, and OpenID Connect single sign-on.
 
 pub mod hashing;
 pub mod login;
@@ -7,4 +7,5 @@ pub mod mfa;
 pub mod passkeys;
 pub mod password_policy;
 pub mod sessions;
+pub mod sso;
 pub mod throttle;

@@ -24,6 +24,7 @@ use webauthn_rs::prelude::{
 
 use super::mfa::{RecoveryCodes, notice};
 use super::sessions::{ClientFacts, SessionToken, VerifiedSession};
+use super::sso::PasswordGate;
 use crate::audit::{AuditRecord, Outcome};
 use crate::identity::{Identity, IdentityError, Origin, internal};
 
@@ -742,6 +743,30 @@ impl Identity {
         if !active {
             return refuse(Some(user), "account_disabled".to_owned()).await;
         }
+        // A tenant that enforces SSO signs its members in through its provider (SEC-19);
+        // an owner with a second factor keeps the break-glass way in, as with a password.
+        let break_glass = match self.sso_password_gate(user).await? {
+            PasswordGate::Open => false,
+            PasswordGate::BreakGlass(_) => true,
+            PasswordGate::SsoRequired { tenant, provider } => {
+                let _ = self
+                    .audit
+                    .record(
+                        AuditRecord::tenant(
+                            tenant,
+                            Actor::User(user),
+                            "auth.login",
+                            Outcome::Denied,
+                        )
+                        .request(origin.ip, origin.request_id)
+                        .details(
+                            serde_json::json!({ "method": "passkey", "reason": "sso_required" }),
+                        ),
+                    )
+                    .await;
+                return Err(IdentityError::SsoRequired { tenant, provider });
+            }
+        };
         self.record_passkey_use(&stored, &result).await?;
         let tenant = self.default_tenant(user).await?;
         let mut tx = self.db.begin().await?;
@@ -752,7 +777,11 @@ impl Identity {
                 tenant,
                 client,
                 origin,
-                serde_json::json!({ "method": "passkey", "passkey": stored.id }),
+                serde_json::json!({
+                    "method": "passkey",
+                    "passkey": stored.id,
+                    "sso_break_glass": break_glass,
+                }),
             )
             .await?;
         tx.commit().await?;

@@ -4,7 +4,7 @@
 //! inputs. The page posts to `/reauth?continue=<the form's path>`, and a successful proof
 //! answers `307`, so the browser re-sends the same fields to the original action: the action
 //! continues without being filled in again. Passwords are never carried (the page says to
-//! enter them again), nor the CSRF token (the page has its own) or the step-up's own fields.
+//! enter them again), nor secrets such as an SSO client secret, nor the CSRF token (the page has its own) or the step-up's own fields.
 
 use axum::body::{Body, to_bytes};
 use axum::extract::{Request, State};
@@ -28,7 +28,13 @@ pub(crate) fn carried(name: &str) -> bool {
         || name == "method"
         || name == "value"
         || name == "next"
-        || name.contains("password"))
+        || is_secret(name))
+}
+
+/// Fields never echoed into a page: passwords and secrets (e.g. an SSO client secret, which
+/// is write-only).
+fn is_secret(name: &str) -> bool {
+    name.contains("password") || name.contains("secret")
 }
 
 /// Keeps a browser form's fields, and renders the step-up page when the handler asks for it.
@@ -59,7 +65,7 @@ pub async fn replay(State(state): State<AppState>, request: Request, next: Next)
     let fields: Vec<(String, String)> = form_urlencoded::parse(&bytes)
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect();
-    let dropped = fields.iter().any(|(k, _)| k.contains("password"));
+    let dropped = fields.iter().any(|(k, _)| is_secret(k));
     let carry: Vec<(String, String)> = fields.into_iter().filter(|(k, _)| carried(k)).collect();
     let action = if dropped {
         None

@@ -170,6 +170,9 @@ pub async fn login(
             }
             return Ok(r);
         }
+        Err(LoginFailure::SsoRequired { tenant, provider }) => {
+            return crate::routes::sso::sso_required(format, &ctx, &csrf, tenant, &provider, &next);
+        }
         Err(LoginFailure::Internal(e)) => return Err(AppError::Internal(e.to_string())),
     };
     if format == Format::Json {

@@ -9,6 +9,7 @@ pub mod home;
 pub mod mfa;
 pub mod onboarding;
 pub mod passkeys;
+pub mod sso;
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse as _, Response};

@@ -339,6 +339,9 @@ pub async fn sign_in(
         .await
     {
         Ok((token, session)) => Ok(crate::routes::signed_in(format, &next, &token.0, &session)),
+        Err(IdentityError::SsoRequired { tenant, provider }) => {
+            crate::routes::sso::sso_required(format, &ctx, &csrf, tenant, &provider, &next)
+        }
         Err(e @ (IdentityError::PasskeyRejected | IdentityError::UnsupportedMethod)) => {
             if format == Format::Json {
                 return identity_error_json(&e, ctx.request_id).ok_or_else(|| internal(&e));
