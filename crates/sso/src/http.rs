@@ -4,13 +4,20 @@
 //! - `https` only; plain `http` only to a loopback host (`127.0.0.1`, `::1`, `localhost`) and
 //!   only when [`OutboundPolicy::allow_loopback_http`] is set (development mode: tests and
 //!   local identity providers);
+//! - only public addresses (SEC-49): an IP literal is checked in the URL, and a host name is
+//!   resolved by [`PublicResolver`], which drops every private, loopback, link-local, shared,
+//!   documentation, multicast or reserved address after DNS resolution and refuses the call
+//!   when none is left, so a name cannot smuggle the call to `169.254.169.254` or an internal
+//!   service (loopback is let through only under `allow_loopback_http`);
 //! - no redirects are followed (SSRF and open-redirect hygiene, SEC-49): a 3xx is an error;
 //! - connect and total timeouts, and a cap on the response size, read while streaming.
 //!
 //! Request and response bodies are never logged: a token response carries tokens.
 
 use std::future::Future;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use openidconnect::url;
@@ -73,6 +80,16 @@ pub fn check_url(url: &url::Url, policy: &OutboundPolicy) -> Result<(), HttpErro
     let Some(host) = url.host() else {
         return Err(HttpError::Refused("no host".to_owned()));
     };
+    let literal = match &host {
+        url::Host::Ipv4(a) => Some(IpAddr::V4(*a)),
+        url::Host::Ipv6(a) => Some(IpAddr::V6(*a)),
+        url::Host::Domain(_) => None,
+    };
+    if let Some(ip) = literal
+        && !reachable(ip, policy)
+    {
+        return Err(HttpError::Refused(format!("{ip} is not a public address")));
+    }
     match url.scheme() {
         "https" => Ok(()),
         "http" if policy.allow_loopback_http && is_loopback(&host) => Ok(()),
@@ -88,6 +105,84 @@ fn is_loopback(host: &url::Host<&str>) -> bool {
         url::Host::Domain(d) => d.eq_ignore_ascii_case("localhost"),
         url::Host::Ipv4(a) => a.is_loopback(),
         url::Host::Ipv6(a) => a.is_loopback(),
+    }
+}
+
+/// Whether an address is on the public internet (not private, loopback, link-local, shared,
+/// documentation, benchmarking, multicast, reserved or unspecified).
+#[must_use]
+pub fn is_public(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(a) => is_public_v4(a),
+        IpAddr::V6(a) => match a.to_ipv4_mapped() {
+            Some(v4) => is_public_v4(v4),
+            None => is_public_v6(a),
+        },
+    }
+}
+
+fn is_public_v4(a: Ipv4Addr) -> bool {
+    let [b0, b1, b2, _] = a.octets();
+    !(a.is_unspecified()
+        || a.is_loopback()
+        || a.is_private()
+        || a.is_link_local()
+        || a.is_broadcast()
+        || a.is_documentation()
+        || a.is_multicast()
+        || b0 == 0 // "this network"
+        || (b0 == 100 && (64..128).contains(&b1)) // shared address space (CGNAT)
+        || (b0 == 192 && b1 == 0 && b2 == 0) // IETF protocol assignments
+        || (b0 == 198 && (18..20).contains(&b1)) // benchmarking
+        || b0 >= 240) // reserved
+}
+
+fn is_public_v6(a: Ipv6Addr) -> bool {
+    let s = a.segments();
+    !(a.is_unspecified()
+        || a.is_loopback()
+        || a.is_multicast()
+        || (s[0] & 0xfe00) == 0xfc00 // unique local
+        || (s[0] & 0xffc0) == 0xfe80 // link-local
+        || (s[0] & 0xffc0) == 0xfec0 // site-local (deprecated)
+        || (s[0] == 0x2001 && s[1] == 0x0db8) // documentation
+        || (s[0] == 0x0064 && s[1] == 0xff9b) // NAT64, could reach private IPv4
+        || s[0] == 0x0100 && s[1] == 0 && s[2] == 0 && s[3] == 0) // discard-only
+}
+
+/// Whether the policy lets a call reach `ip`.
+fn reachable(ip: IpAddr, policy: &OutboundPolicy) -> bool {
+    is_public(ip) || (policy.allow_loopback_http && ip.is_loopback())
+}
+
+/// The DNS resolver of the outbound client: the system's resolver, keeping only addresses the
+/// policy lets a call reach (SEC-49). The connection then goes to one of those addresses, so
+/// what was checked is what is dialled (no second lookup to rebind).
+#[derive(Debug, Clone, Copy)]
+pub struct PublicResolver {
+    policy: OutboundPolicy,
+}
+
+impl reqwest::dns::Resolve for PublicResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let policy = self.policy;
+        let host = name.as_str().to_owned();
+        Box::pin(async move {
+            let all: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let kept: Vec<SocketAddr> = all
+                .iter()
+                .copied()
+                .filter(|a| reachable(a.ip(), &policy))
+                .collect();
+            if kept.is_empty() {
+                let refused: Box<dyn std::error::Error + Send + Sync> = Box::new(
+                    HttpError::Refused(format!("{host} does not resolve to a public address")),
+                );
+                return Err(refused);
+            }
+            let addrs: reqwest::dns::Addrs = Box::new(kept.into_iter());
+            Ok(addrs)
+        })
     }
 }
 
@@ -109,6 +204,7 @@ impl Outbound {
             .connect_timeout(Duration::from_secs(5).min(policy.timeout))
             .timeout(policy.timeout)
             .user_agent("Attest-SSO/1")
+            .dns_resolver(Arc::new(PublicResolver { policy }))
             .build()
             .map_err(|e| HttpError::Invalid(format!("client setup: {e}")))?;
         Ok(Self { client, policy })
@@ -133,7 +229,18 @@ impl Outbound {
             reason: if e.is_timeout() {
                 "timed out".to_owned()
             } else if e.is_connect() {
-                "could not connect".to_owned()
+                // Includes a name that resolves only to addresses SEC-49 refuses.
+                let mut refused = false;
+                let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+                while let Some(c) = cause {
+                    refused |= matches!(c.downcast_ref::<HttpError>(), Some(HttpError::Refused(_)));
+                    cause = c.source();
+                }
+                if refused {
+                    "the name does not resolve to a public address".to_owned()
+                } else {
+                    "could not connect".to_owned()
+                }
             } else {
                 // reqwest's Display names the URL and the cause, never a body.
                 e.to_string()
@@ -206,5 +313,42 @@ mod tests {
         assert!(allowed("http://[::1]:8080/", true));
         assert!(!allowed("file:///etc/passwd", true));
         assert!(!allowed("https://user:pw@idp.example.com/", false));
+    }
+
+    #[test]
+    fn sec_49_private_and_metadata_addresses_are_refused() {
+        for literal in [
+            "https://169.254.169.254/latest/meta-data/",
+            "https://10.0.0.5/",
+            "https://172.16.3.4/",
+            "https://192.168.1.1/",
+            "https://100.64.0.1/",
+            "https://127.0.0.1/",
+            "https://0.0.0.0/",
+            "https://[::1]/",
+            "https://[fe80::1]/",
+            "https://[fd00::1]/",
+            "https://[::ffff:10.0.0.1]/",
+        ] {
+            assert!(!allowed(literal, false), "{literal}");
+        }
+        assert!(allowed("https://93.184.215.14/", false));
+        assert!(allowed("https://[2606:4700::1111]/", false));
+    }
+
+    #[tokio::test]
+    async fn sec_49_a_name_resolving_to_loopback_is_refused_after_dns() {
+        // `localhost` resolves to 127.0.0.1 / ::1: an https call there must not be dialled.
+        let client = Outbound::new(OutboundPolicy::default()).unwrap_or_else(|e| panic!("{e}"));
+        let request = openidconnect::http::Request::builder()
+            .uri("https://localhost:9/.well-known/openid-configuration")
+            .body(Vec::new())
+            .unwrap_or_else(|e| panic!("{e}"));
+        match client.execute(request).await {
+            Err(HttpError::Transport { reason, .. }) => {
+                assert!(reason.contains("public address"), "{reason}");
+            }
+            other => panic!("expected a refusal, got {other:?}"),
+        }
     }
 }

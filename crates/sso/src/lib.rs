@@ -89,8 +89,10 @@ impl Issuer {
         if url.query().is_some() || url.fragment().is_some() {
             return Err("The issuer URL has no query (?…) or fragment (#…).".to_owned());
         }
-        http::check_url(&url, policy).map_err(|_| {
-            if policy.allow_loopback_http {
+        http::check_url(&url, policy).map_err(|e| {
+            if matches!(&e, http::HttpError::Refused(why) if why.ends_with("is not a public address")) {
+                "The issuer must be on a public address: Attest does not call private, link-local or loopback addresses (SEC-49).".to_owned()
+            } else if policy.allow_loopback_http {
                 "The issuer URL must start with https:// (plain http is accepted only for 127.0.0.1 or localhost).".to_owned()
             } else {
                 "The issuer URL must start with https://.".to_owned()
@@ -525,6 +527,8 @@ mod tests {
         assert!(Issuer::parse("https://idp.example.com/?a=b", &prod).is_err());
         assert!(Issuer::parse("javascript:alert(1)", &dev).is_err());
         assert!(Issuer::parse(&"a".repeat(600), &dev).is_err());
+        let metadata = Issuer::parse("https://169.254.169.254/", &prod);
+        assert!(metadata.is_err_and(|m| m.contains("public address")));
     }
 
     #[test]

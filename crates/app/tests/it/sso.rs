@@ -1236,3 +1236,36 @@ both_backends!(
         w.app.shutdown().await;
     }
 );
+
+both_backends!(
+    sec_49_sso_discovery_goes_only_to_public_addresses,
+    |backend| async move {
+        let w = world(backend).await;
+        reauth(&w).await;
+        for issuer in [
+            "http://169.254.169.254/",
+            "https://169.254.169.254/latest",
+            "https://10.1.2.3/realms/acme",
+            "https://[fd00::1]/",
+        ] {
+            let mut body = settings(&w.idp, true, "member", false);
+            body["issuer"] = serde_json::json!(issuer);
+            let r = w
+                .owner
+                .api(Method::PUT, "/api/v1/tenant/sso", Some(body))
+                .await;
+            assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "{issuer}");
+            let v: serde_json::Value = r.json().await.unwrap();
+            assert_eq!(v["error"], "invalid_issuer", "{issuer}: {v}");
+        }
+        // The provider configured before is untouched.
+        let r = w.owner.get_json("/api/v1/tenant/sso").await;
+        let v: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(
+            v["issuer"].as_str(),
+            Some(w.idp.issuer.trim_end_matches('/')),
+            "{v}"
+        );
+        w.app.shutdown().await;
+    }
+);
