@@ -826,3 +826,66 @@ pub async fn purge_old_sessions(
         .rows_affected()
     }))
 }
+
+/// Uses up the newest live invitation of `email` into `tenant`, if there is one, and returns
+/// its role (an invitation accepted through single sign-on).
+///
+/// # Errors
+/// On database failure.
+pub async fn take_invitation_for(
+    tx: &mut Tx,
+    tenant: TenantId,
+    email: &str,
+    now: OffsetDateTime,
+) -> Result<Option<String>, DbError> {
+    let row: Option<(Uuid, Option<String>)> = on_tx!(tx, |conn| {
+        sqlx::query_as(
+            "SELECT id, role FROM one_time_token \
+             WHERE purpose = 'invitation' AND tenant_id = $1 AND email = $2 \
+             AND used_at IS NULL AND expires_at > $3 \
+             ORDER BY created_at DESC LIMIT 1",
+        )
+        .bind(tenant.as_uuid())
+        .bind(email)
+        .bind(now)
+        .fetch_optional(&mut *conn)
+        .await?
+    });
+    let Some((id, role)) = row else {
+        return Ok(None);
+    };
+    let taken = on_tx!(tx, |conn| {
+        sqlx::query("UPDATE one_time_token SET used_at = $2 WHERE id = $1 AND used_at IS NULL")
+            .bind(id)
+            .bind(now)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected()
+    });
+    Ok((taken == 1).then(|| role.unwrap_or_else(|| "member".to_owned())))
+}
+
+/// Whether `email` holds a live invitation into `tenant` (without using it).
+///
+/// # Errors
+/// On database failure.
+pub async fn has_live_invitation(
+    db: &Db,
+    tenant: TenantId,
+    email: &str,
+    now: OffsetDateTime,
+) -> Result<bool, DbError> {
+    let n: i64 = on_pool!(db, |pool| {
+        sqlx::query_scalar(
+            "SELECT count(*) FROM one_time_token \
+             WHERE purpose = 'invitation' AND tenant_id = $1 AND email = $2 \
+             AND used_at IS NULL AND expires_at > $3",
+        )
+        .bind(tenant.as_uuid())
+        .bind(email)
+        .bind(now)
+        .fetch_one(pool)
+        .await?
+    });
+    Ok(n > 0)
+}

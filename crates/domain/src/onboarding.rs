@@ -41,6 +41,9 @@ pub struct InvitationView {
     pub role: Role,
     /// The address already has an account (it only needs its password).
     pub existing_user: bool,
+    /// The organisation enforces single sign-on: the invitation is accepted by signing in
+    /// through its provider (SEC-19), never with a password. Its id and button text.
+    pub sso: Option<(TenantId, String)>,
 }
 
 fn token() -> Result<Zeroizing<String>, IdentityError> {
@@ -133,7 +136,12 @@ impl Identity {
         let row = self.peek_link("invitation", link).await?;
         let tenant = TenantId::from_uuid(row.tenant_id.ok_or(IdentityError::LinkUnknown)?);
         let email = row.email.ok_or(IdentityError::LinkUnknown)?;
+        let sso = attest_db::sso::provider_of(&self.db, tenant)
+            .await?
+            .filter(|p| p.enforce)
+            .map(|p| (tenant, p.display_name));
         Ok(InvitationView {
+            sso,
             tenant: identity::tenant_name(&self.db, tenant)
                 .await?
                 .ok_or(IdentityError::LinkUnknown)?,
@@ -162,6 +170,11 @@ impl Identity {
         origin: Origin,
     ) -> Result<(SessionToken, VerifiedSession), IdentityError> {
         let view = self.check_invitation(link).await?;
+        if let Some((tenant, provider)) = view.sso {
+            // No password is set or used to join an organisation that enforces SSO
+            // (SEC-19): signing in through its provider uses this invitation instead.
+            return Err(IdentityError::SsoRequired { tenant, provider });
+        }
         let existing = identity::user_by_email(&self.db, &view.email).await?;
         let new_password = match &existing {
             Some(u) => {

@@ -367,6 +367,9 @@ pub struct ReauthPage {
     pub carry: Vec<(String, String)>,
     /// The interrupted form held passwords, which are not carried: say so.
     pub retype: bool,
+    /// An account without password or second factor proves presence by signing in again
+    /// through its organisation's provider: (tenant id, button text).
+    pub sso: Option<(String, String)>,
 }
 
 /// A TOTP enrolment in progress, as shown once.

@@ -766,6 +766,15 @@ both_backends!(
             StatusCode::SEE_OTHER
         );
         configure(&w, true, "member", true).await;
+        // Turning enforcement on ended the session the password began; the owner's stays.
+        assert_eq!(
+            b.get_json("/api/v1/account").await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(
+            w.owner.get_json("/api/v1/account").await.status(),
+            StatusCode::OK
+        );
         // A correct password: 403 sso_required, as a page with the button, and as JSON.
         let b = w.app.browser();
         let r = crate::identity::login(&b, MEMBER_EMAIL, MEMBER_PASSWORD).await;
@@ -1266,6 +1275,105 @@ both_backends!(
             Some(w.idp.issuer.trim_end_matches('/')),
             "{v}"
         );
+        w.app.shutdown().await;
+    }
+);
+
+both_backends!(
+    sec_19_an_invitation_into_an_enforcing_tenant_is_accepted_through_the_provider,
+    |backend| async move {
+        let sink = SmtpSink::start();
+        let app = TestApp::builder(backend).mail_to(&sink).start().await;
+        let w = world_with(app).await;
+        sink.forget(1).await; // the owner's "authenticator added" notice
+        // No just-in-time membership: only invited people get in.
+        configure(&w, false, "member", true).await;
+        let r = w
+            .owner
+            .post_form(
+                "/members/invite",
+                &[("email", "bob@acme.test"), ("role", "admin")],
+            )
+            .await;
+        assert!(
+            r.status().is_success() || r.status().is_redirection(),
+            "{}",
+            r.status()
+        );
+        let mail = sink.wait_for(1).await.remove(0);
+        let link = mail.link_path("/invitations/").expect("an invitation link");
+        // The invitation page offers the provider, not a password form.
+        let b = w.app.browser();
+        let r = b.get(&link).await;
+        assert_eq!(r.status(), StatusCode::OK);
+        let page = body_of(r).await;
+        assert!(page.contains("Sign in with Acme Login"), "{page}");
+        assert!(!page.contains("type=\"password\""), "{page}");
+        // A password is never set to join: 403 sso_required, no account, link still live.
+        let r = b
+            .post_form(
+                &link,
+                &[
+                    ("name", "Bob"),
+                    ("password", "a long enough passphrase here"),
+                ],
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::FORBIDDEN);
+        assert_eq!(users_with_email(&w.app, "bob@acme.test").await, 0);
+        assert!(b.cookie(SESSION).is_none());
+        // Someone the provider knows but nobody invited stays out (no JIT).
+        let e = w.app.browser();
+        let r = sso_login(&w, &e, "alice-sub").await;
+        assert_eq!(r.status(), StatusCode::FORBIDDEN);
+        assert_eq!(users_with_email(&w.app, "alice@acme.test").await, 0);
+        // Signing in through the provider accepts the invitation, with its role.
+        let r = sso_login(&w, &b, "bob-sub").await;
+        assert_eq!(r.status(), StatusCode::SEE_OTHER, "{}", body_of(r).await);
+        assert!(b.cookie(SESSION).is_some());
+        assert_eq!(
+            rows::<String>(
+                &w.app,
+                "SELECT m.role FROM membership m JOIN app_user u ON u.id = m.user_id WHERE u.email = $1",
+                &["bob@acme.test"],
+            )
+            .await,
+            vec!["admin".to_owned()]
+        );
+        // The invitation is used up.
+        assert_eq!(w.app.browser().get(&link).await.status(), StatusCode::GONE);
+        w.app.shutdown().await;
+    }
+);
+
+both_backends!(
+    sec_29_an_account_made_by_sso_steps_up_by_signing_in_through_the_provider,
+    |backend| async move {
+        let w = world(backend).await;
+        // Alice joins just in time: she has no password and no second factor in Attest.
+        let b = w.app.browser();
+        assert_eq!(
+            sso_login(&w, &b, "alice-sub").await.status(),
+            StatusCode::SEE_OTHER
+        );
+        w.app.clock.advance(Duration::minutes(11));
+        let r = b
+            .api(Method::POST, "/api/v1/account/passkeys/begin", None)
+            .await;
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        // The step-up page does not ask for a password she does not have: it sends her
+        // through the provider again.
+        let page = body_of(b.get("/reauth?next=/account/security").await).await;
+        assert!(page.contains("Sign in with Acme Login"), "{page}");
+        assert!(!page.contains("type=\"password\""), "{page}");
+        assert_eq!(
+            sso_login(&w, &b, "alice-sub").await.status(),
+            StatusCode::SEE_OTHER
+        );
+        let r = b
+            .api(Method::POST, "/api/v1/account/passkeys/begin", None)
+            .await;
+        assert_eq!(r.status(), StatusCode::OK);
         w.app.shutdown().await;
     }
 );

@@ -529,6 +529,30 @@ impl Identity {
         })
     }
 
+    /// For a step-up (SEC-29) by a user who has neither a password nor a second factor (an
+    /// account made by single sign-on): the provider of the session's tenant, through which
+    /// signing in again is the proof. `None` when the user can prove presence otherwise.
+    ///
+    /// # Errors
+    /// On database failure.
+    pub async fn sso_reauth_provider(
+        &self,
+        session: &VerifiedSession,
+    ) -> Result<Option<(TenantId, String)>, IdentityError> {
+        let Some((tenant, _)) = session.tenant else {
+            return Ok(None);
+        };
+        let has_password = identity::user_by_id(&self.db, session.user)
+            .await?
+            .is_some_and(|u| u.password_hash.is_some());
+        if has_password || self.has_second_factor(session.user).await? {
+            return Ok(None);
+        }
+        Ok(store::provider_of(&self.db, tenant)
+            .await?
+            .map(|p| (tenant, p.display_name)))
+    }
+
     /// Whether a user may not reset their password because a tenant of theirs enforces SSO
     /// (SEC-19; owners included: break-glass needs the password they know).
     pub(crate) async fn reset_blocked_by_sso(&self, user: UserId) -> Result<bool, IdentityError> {
@@ -940,7 +964,15 @@ impl Sso {
                             .await
                             .map_err(|e| plain(e.into()))?
                             .is_some();
-                        if !member && !row.jit {
+                        let invited = identity::has_live_invitation(
+                            db,
+                            tenant,
+                            &email,
+                            self.identity.clock.now(),
+                        )
+                        .await
+                        .map_err(|e| plain(e.into()))?;
+                        if !member && !row.jit && !invited {
                             return Err((Some(user), SsoError::NoAccess));
                         }
                         // Never linked by email alone: the account's owner confirms.
@@ -976,8 +1008,10 @@ impl Sso {
                             provider: row.display_name.clone(),
                         });
                     }
-                    None if row.jit => (None, Some(email), true),
-                    None => return Err(plain(SsoError::NoAccess)),
+                    // A newcomer enters through a live invitation to this tenant (whatever the
+                    // just-in-time setting) or through just-in-time membership; decided in the
+                    // transaction below, which uses the invitation up.
+                    None => (None, Some(email), true),
                 }
             }
         };
@@ -993,6 +1027,21 @@ impl Sso {
             }
         }
         let mut tx = db.begin().await.map_err(|e| plain(e.into()))?;
+        let mut member_role = jit_role;
+        let mut invited = false;
+        if let Some(email) = &new_user {
+            match identity::take_invitation_for(&mut tx, tenant, email, now)
+                .await
+                .map_err(|e| plain(e.into()))?
+            {
+                Some(role) => {
+                    member_role = role.parse().unwrap_or(Role::Member);
+                    invited = true;
+                }
+                None if row.jit => {}
+                None => return Err(plain(SsoError::NoAccess)),
+            }
+        }
         if let Some(email) = &new_user {
             let name = verified
                 .name()
@@ -1013,7 +1062,7 @@ impl Sso {
             .map_err(|e| plain(e.into()))?;
         }
         if new_member {
-            identity::insert_membership(&mut tx, tenant, user_id, jit_role.as_str(), now)
+            identity::insert_membership(&mut tx, tenant, user_id, member_role.as_str(), now)
                 .await
                 .map_err(|e| plain(e.into()))?;
         }
@@ -1021,7 +1070,7 @@ impl Sso {
             .await
             .map_err(|e| plain(e.into()))?;
         let role = if new_member {
-            jit_role
+            member_role
         } else {
             identity::role_in(db, tenant, user_id)
                 .await
@@ -1048,7 +1097,8 @@ impl Sso {
                 "issuer": verified.issuer(),
                 "user_created": new_user.is_some(),
                 "membership_created": new_member,
-                "jit_role": new_member.then(|| jit_role.as_str()),
+                "role": new_member.then(|| member_role.as_str()),
+                "invitation_accepted": invited,
                 "second_factor": if row.enforce { "provider_enforced" } else if idp_mfa { "provider_amr_mfa" } else { "attest" },
                 "amr": verified.amr(),
             }));
@@ -1242,15 +1292,29 @@ impl Sso {
         }
         let row = self.provider(tenant).await?;
         let member = identity::role_in(db, tenant, user).await?;
-        if member.is_none() && !row.jit {
-            return Err(SsoError::NoAccess);
-        }
         let jit_role: Role = row.jit_role.parse().unwrap_or(Role::Member);
+        let mut tx = db.begin().await?;
+        // A newcomer to the tenant joins through a live invitation (used up here) or
+        // just-in-time membership.
+        let joining_role = match &member {
+            Some(_) => None,
+            None => {
+                let email = identity::user_by_id(db, user)
+                    .await?
+                    .map(|u| u.email)
+                    .unwrap_or_default();
+                match identity::take_invitation_for(&mut tx, tenant, &email, now).await? {
+                    Some(r) => Some(r.parse().unwrap_or(Role::Member)),
+                    None if row.jit => Some(jit_role),
+                    None => return Err(SsoError::NoAccess),
+                }
+            }
+        };
         let role = member
             .as_deref()
             .and_then(|r| r.parse().ok())
+            .or(joining_role)
             .unwrap_or(jit_role);
-        let mut tx = db.begin().await?;
         if !store::take_link_offer(&mut tx, offer.id, now).await? {
             return Err(SsoError::LinkGone);
         }
@@ -1263,8 +1327,8 @@ impl Sso {
                     e.into()
                 }
             })?;
-        if member.is_none() {
-            identity::insert_membership(&mut tx, tenant, user, jit_role.as_str(), now).await?;
+        if let Some(joining) = joining_role {
+            identity::insert_membership(&mut tx, tenant, user, joining.as_str(), now).await?;
         }
         identity::throttle_clear(&mut tx, &key).await?;
         identity::touch_login(&mut tx, user, now).await?;
@@ -1472,6 +1536,22 @@ impl Sso {
                 message: "Enter the client secret the provider gave you.".to_owned(),
             });
         }
+        // Turning enforcement on ends the members' sessions (all but this one), so sessions
+        // begun with a password do not outlive the rule (SEC-19): everyone comes back
+        // through the provider, or, for owners with a second factor, break-glass.
+        let mut sessions_ended = 0;
+        if row.enforce && !existing.as_ref().is_some_and(|e| e.enforce) {
+            for (member, ..) in identity::members_of(&self.identity.db, tenant).await? {
+                sessions_ended += identity::end_sessions_of_user(
+                    &mut tx,
+                    UserId::from_uuid(member),
+                    Some(session.id.as_uuid()),
+                    "sso_enforced",
+                    now,
+                )
+                .await?;
+            }
+        }
         self.identity
             .audit
             .record_in(
@@ -1489,6 +1569,7 @@ impl Sso {
                         "jit": row.jit,
                         "jit_role": row.jit_role,
                         "enforce": row.enforce,
+                        "sessions_ended": sessions_ended,
                     })),
             )
             .await

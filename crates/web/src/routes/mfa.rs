@@ -591,6 +591,16 @@ async fn reauth_page(
     } else {
         "password"
     };
+    let sso = if has_factor {
+        None
+    } else {
+        state
+            .identity
+            .sso_reauth_provider(session)
+            .await
+            .map_err(|e| internal(&e))?
+            .map(|(tenant, provider)| (tenant.to_string(), provider))
+    };
     let mut r = views::html(
         status,
         &ReauthPage {
@@ -609,6 +619,7 @@ async fn reauth_page(
             ),
             carry,
             retype,
+            sso,
         },
     )?;
     tag(&mut r, session);

@@ -275,6 +275,23 @@ pub async fn invitation_page(
     Path(token): Path<String>,
 ) -> Result<Response, AppError> {
     match state.identity.check_invitation(&token).await {
+        Ok(attest_domain::onboarding::InvitationView {
+            sso: Some((tenant, provider)),
+            ..
+        }) => {
+            // The organisation enforces SSO: the invitation is accepted by signing in
+            // through its provider (SEC-19).
+            let mut r = crate::routes::sso::sso_required(
+                Format::Html,
+                &ctx,
+                &csrf,
+                tenant,
+                &provider,
+                "/",
+            )?;
+            *r.status_mut() = StatusCode::OK;
+            Ok(r)
+        }
         Ok(view) => views::html(
             StatusCode::OK,
             &invitation_form(
@@ -351,6 +368,9 @@ pub async fn accept_invitation(
                     vec![(field.to_owned(), message)],
                 ),
             )
+        }
+        Err(IdentityError::SsoRequired { tenant, provider }) => {
+            crate::routes::sso::sso_required(format, &ctx, &csrf, tenant, &provider, "/")
         }
         Err(IdentityError::WrongPassword) => Ok(error_code_response(
             StatusCode::FORBIDDEN,
