@@ -811,6 +811,19 @@ test('Attest in a browser: bootstrap, second factor, invite, accept, sign in, si
       assert.ok(credentials[0].signCount >= 1, 'the authenticator signed');
     });
 
+    await step('the single sign-on settings and sign-in pages are accessible', async () => {
+      const settings = await page.goto(`${server.origin}/tenant/sso`);
+      assert.equal(settings.status(), 200);
+      await page.getByRole('heading', { name: 'Single sign-on', level: 1 }).waitFor();
+      await page.getByLabel('Issuer URL').waitFor();
+      assert.equal(await page.getByLabel('Client secret').getAttribute('type'), 'password');
+      await accessible('/tenant/sso');
+      const signin = await page.goto(`${server.origin}/sso`);
+      assert.equal(signin.status(), 200);
+      await accessible('/sso');
+      await page.goto(`${server.origin}/`);
+    });
+
     await step('scripts cannot read the session cookie and nothing is in web storage', async () => {
       const documentCookie = await page.evaluate(() => document.cookie);
       assert.ok(!documentCookie.includes(SESSION_COOKIE), `document.cookie: ${documentCookie}`);
