@@ -14,6 +14,7 @@ use reqwest::{Method, StatusCode};
 use time::Duration;
 
 use crate::identity::{OWNER_EMAIL, OWNER_PASSWORD, Owner, bootstrap, login_2fa};
+use crate::mfa::{audit_count, rows};
 
 const MEMBER_EMAIL: &str = "mia.member@example.org";
 const MEMBER_PASSWORD: &str = "copper walrus meadow tune";
@@ -157,40 +158,6 @@ async fn body_of(r: reqwest::Response) -> String {
     r.text().await.unwrap_or_default()
 }
 
-/// Runs a query against the test database; every bind is text.
-async fn rows<T>(app: &TestApp, sql: &str, binds: &[&str]) -> Vec<T>
-where
-    T: for<'r> sqlx::Decode<'r, sqlx::Sqlite>
-        + sqlx::Type<sqlx::Sqlite>
-        + for<'r> sqlx::Decode<'r, sqlx::Postgres>
-        + sqlx::Type<sqlx::Postgres>
-        + Send
-        + Unpin,
-{
-    use sqlx::Connection as _;
-    let sql = sqlx::AssertSqlSafe(sql.to_owned());
-    match app.db.backend {
-        Backend::Sqlite => {
-            let mut c = sqlx::SqliteConnection::connect(&app.db.url).await.unwrap();
-            let mut q = sqlx::query_scalar::<_, T>(sql);
-            for b in binds {
-                q = q.bind(*b);
-            }
-            q.fetch_all(&mut c).await.unwrap()
-        }
-        Backend::Postgres => {
-            let mut c = sqlx::PgConnection::connect(&app.db.owner_url)
-                .await
-                .unwrap();
-            let mut q = sqlx::query_scalar::<_, T>(sql);
-            for b in binds {
-                q = q.bind(*b);
-            }
-            q.fetch_all(&mut c).await.unwrap()
-        }
-    }
-}
-
 async fn count(app: &TestApp, sql: &str, binds: &[&str]) -> i64 {
     rows::<i64>(app, sql, binds).await[0]
 }
@@ -209,16 +176,6 @@ async fn links(app: &TestApp, issuer: &str) -> i64 {
         app,
         "SELECT count(*) FROM sso_identity WHERE issuer = $1",
         &[issuer],
-    )
-    .await
-}
-
-async fn audit_count(app: &TestApp, action: &str, outcome: &str) -> i64 {
-    app.state().audit.flush().await;
-    count(
-        app,
-        "SELECT count(*) FROM audit_event WHERE action = $1 AND outcome = $2",
-        &[action, outcome],
     )
     .await
 }
