@@ -44,6 +44,10 @@ CREATE TABLE sso_attempt (
 
 CREATE INDEX sso_attempt_by_browser ON sso_attempt (browser_hash);
 
+-- The tenant a half-signed-in login continues into (an SSO sign-in that still needs Attest's
+-- second factor lands in the provider's tenant, not the user's first one).
+ALTER TABLE pending_login ADD COLUMN tenant_id UUID REFERENCES tenant (id) ON DELETE CASCADE;
+
 DO $$
 BEGIN
     IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'attest_app') THEN

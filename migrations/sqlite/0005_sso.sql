@@ -43,3 +43,7 @@ CREATE TABLE sso_attempt (
 ) STRICT;
 
 CREATE INDEX sso_attempt_by_browser ON sso_attempt (browser_hash);
+
+-- The tenant a half-signed-in login continues into (an SSO sign-in that still needs Attest's
+-- second factor lands in the provider's tenant, not the user's first one).
+ALTER TABLE pending_login ADD COLUMN tenant_id BLOB REFERENCES tenant (id) ON DELETE CASCADE;

@@ -283,6 +283,8 @@ pub struct PendingRow {
     pub failures: i64,
     /// Set when it was completed, abandoned or voided.
     pub ended_at: Option<OffsetDateTime>,
+    /// The tenant the sign-in continues into, when it was chosen (SSO).
+    pub tenant_id: Option<Uuid>,
 }
 
 /// Stores a pending login, voiding the user's earlier ones.
@@ -294,6 +296,7 @@ pub async fn pending_insert(
     id: Uuid,
     token_hash: &[u8],
     user: UserId,
+    tenant: Option<TenantId>,
     now: OffsetDateTime,
     expires_at: OffsetDateTime,
 ) -> Result<(), DbError> {
@@ -311,13 +314,15 @@ pub async fn pending_insert(
         .execute(&mut *conn)
         .await?;
         sqlx::query(
-            "INSERT INTO pending_login (id, token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO pending_login (id, token_hash, user_id, created_at, expires_at, tenant_id) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(id)
         .bind(token_hash)
         .bind(user.as_uuid())
         .bind(now)
         .bind(expires_at)
+        .bind(tenant.map(|t| t.as_uuid()))
         .execute(&mut *conn)
         .await?;
     });
@@ -331,7 +336,7 @@ pub async fn pending_insert(
 pub async fn pending_by_token(db: &Db, token_hash: &[u8]) -> Result<Option<PendingRow>, DbError> {
     Ok(on_pool!(db, |pool| {
         sqlx::query_as(
-            "SELECT id, user_id, expires_at, failures, ended_at FROM pending_login WHERE token_hash = $1",
+            "SELECT id, user_id, expires_at, failures, ended_at, tenant_id FROM pending_login WHERE token_hash = $1",
         )
         .bind(token_hash)
         .fetch_optional(pool)

@@ -1334,3 +1334,74 @@ both_backends!(
         w.app.shutdown().await;
     }
 );
+
+both_backends!(
+    an_sso_sign_in_that_needs_the_attest_code_lands_in_the_providers_tenant,
+    |backend| async move {
+        let w = world(backend).await;
+        add_member(&w.app).await;
+        // Mia is also a member of a tenant that sorts first, so it is her default one.
+        let identity = &w.app.state().identity;
+        identity
+            .create_tenant("Aardvark Ltd", Actor::Operator)
+            .await
+            .unwrap();
+        identity
+            .create_member(
+                "Aardvark Ltd",
+                MEMBER_EMAIL,
+                "Mia Member",
+                Role::Member,
+                Zeroizing::new(MEMBER_PASSWORD.to_owned()),
+                Actor::Operator,
+            )
+            .await
+            .unwrap();
+        let b = w.app.browser();
+        let r = crate::identity::login(&b, MEMBER_EMAIL, MEMBER_PASSWORD).await;
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+        let (authenticator, _) = crate::identity::enrol_totp(&w.app, &b).await;
+        // She links her provider identity once (password and code) …
+        let r = sso_login(&w, &b, "mia-sub").await;
+        assert_eq!(location(&r), "/sso/link");
+        let code = crate::identity::fresh_code(&w.app, &authenticator);
+        let r = b
+            .post_form(
+                "/sso/link",
+                &[("password", MEMBER_PASSWORD), ("code", code.as_str())],
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::SEE_OTHER, "{}", body_of(r).await);
+        // … and from then on the provider signs her in; Attest still asks for its code
+        // (the tenant does not enforce SSO), and she lands in the provider's tenant.
+        let c = w.app.browser();
+        let r = sso_login(&w, &c, "mia-sub").await;
+        assert!(
+            location(&r).starts_with("/login/second-factor"),
+            "{}",
+            location(&r)
+        );
+        let code = crate::identity::fresh_code(&w.app, &authenticator);
+        let r = c
+            .post_form(
+                "/login/second-factor",
+                &[("method", "totp"), ("code", code.as_str()), ("next", "/")],
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+        let me: serde_json::Value = c.get_json("/api/v1/account").await.json().await.unwrap();
+        assert_eq!(me["tenant"], "Northwind Trading", "{me}");
+        // A password sign-in still starts in her default tenant.
+        let d = w.app.browser();
+        crate::identity::login(&d, MEMBER_EMAIL, MEMBER_PASSWORD).await;
+        let code = crate::identity::fresh_code(&w.app, &authenticator);
+        d.post_form(
+            "/login/second-factor",
+            &[("method", "totp"), ("code", code.as_str()), ("next", "/")],
+        )
+        .await;
+        let me: serde_json::Value = d.get_json("/api/v1/account").await.json().await.unwrap();
+        assert_eq!(me["tenant"], "Aardvark Ltd", "{me}");
+        w.app.shutdown().await;
+    }
+);

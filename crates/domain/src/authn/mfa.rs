@@ -675,6 +675,7 @@ impl Identity {
                 Uuid::new_v4(),
                 &pending_hash(&token),
                 user,
+                tenant.map(|(t, _)| t),
                 now,
                 now + PENDING_VALIDITY,
             )
@@ -809,7 +810,19 @@ impl Identity {
         if !active {
             return Err(SecondFactorFailure::Restart);
         }
-        let tenant = self.default_tenant(user).await?;
+        // The tenant the sign-in was for (an SSO sign-in names its provider's), if the user
+        // is still a member; otherwise the user's first.
+        let chosen = match row.tenant_id.map(TenantId::from_uuid) {
+            Some(t) => identity::role_in(&self.db, t, user)
+                .await?
+                .and_then(|r| r.parse::<Role>().ok())
+                .map(|r| (t, r)),
+            None => None,
+        };
+        let tenant = match chosen {
+            Some(c) => Some(c),
+            None => self.default_tenant(user).await?,
+        };
         let mut tx = self.db.begin().await?;
         if !mfa::pending_end(&mut tx, row.id, now).await? {
             return Err(SecondFactorFailure::Restart);
