@@ -213,7 +213,19 @@ pub async fn launch(l: Launch) -> Result<Launched, LaunchError> {
         },
         &public_url,
     )
-    .map_err(|e| LaunchError::Start(e.to_string()))?;
+    .map_err(|e| LaunchError::Start(e.to_string()))?
+    .with_operator_secrets(
+        attest_domain::authn::sso::OperatorSecrets::new(
+            cfg.sso.client_secret_dir.clone(),
+            cfg.sso.client_secrets.iter().map(|(tenant, secret)| {
+                (
+                    tenant.clone(),
+                    attest_crypto::Zeroizing::new(secret.reveal().to_owned()),
+                )
+            }),
+        )
+        .map_err(LaunchError::Start)?,
+    );
     let state = AppState::new(
         db,
         audit,

@@ -11,7 +11,7 @@ use serde::Deserialize;
 /// unrelated `ATTEST_*` variables (e.g. the test suite's) cannot break a start.
 const KNOWN_ROOTS: &[&str] = &[
     "mode", "data_dir", "server", "tls", "database", "keys", "log", "metrics", "audit", "auth",
-    "mail",
+    "mail", "sso",
 ];
 
 /// A configuration problem, naming the key.
@@ -78,6 +78,23 @@ pub struct Config {
     /// Outgoing mail.
     #[serde(default)]
     pub mail: Mail,
+    /// Single-sign-on client secrets provided by the operator.
+    #[serde(default)]
+    pub sso: Sso,
+}
+
+/// `[sso]`: client secrets the operator keeps outside the database. A tenant's administrator
+/// can also type the secret on the settings page (it is then sealed in the database); one
+/// given here wins. The administrator never names a file or variable: that would let them
+/// send any server secret to a provider they control.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct Sso {
+    /// A directory holding one file per tenant, named by the tenant's id, with its client
+    /// secret (e.g. `/run/secrets/attest-sso/0b7c…`).
+    pub client_secret_dir: Option<PathBuf>,
+    /// Secrets by tenant id (`ATTEST_SSO__CLIENT_SECRETS__<tenant id without dashes>`).
+    pub client_secrets: HashMap<String, SecretString>,
 }
 
 /// How the connection to the SMTP server is protected.
@@ -416,6 +433,14 @@ impl Config {
         }
         if get("metrics", "token").is_some() {
             found.push("metrics.token");
+        }
+        if table
+            .get("sso")
+            .and_then(|s| s.get("client_secrets"))
+            .and_then(toml::Value::as_table)
+            .is_some_and(|t| !t.is_empty())
+        {
+            found.push("sso.client_secrets");
         }
         for (key, name) in [
             ("url", "database.url"),
@@ -774,6 +799,23 @@ impl Config {
         let mut audit = toml::Table::new();
         int(&mut audit, "read_buffer", self.audit.read_buffer as u64);
         root.insert("audit".into(), audit.into());
+        let mut sso = toml::Table::new();
+        opt(
+            &mut sso,
+            "client_secret_dir",
+            self.sso
+                .client_secret_dir
+                .as_ref()
+                .map(|p| p.display().to_string()),
+        );
+        let mut secrets = toml::Table::new();
+        for tenant in self.sso.client_secrets.keys() {
+            secrets.insert(tenant.clone(), "********".into());
+        }
+        if !secrets.is_empty() {
+            sso.insert("client_secrets".into(), secrets.into());
+        }
+        root.insert("sso".into(), sso.into());
         out.push_str(&toml::to_string_pretty(&root).unwrap_or_default());
         out
     }
@@ -957,6 +999,10 @@ mod tests {
                 ),
                 ("ATTEST_METRICS__TOKEN", "metrics-canary"),
                 ("ATTEST_KEYS__PEPPER", "pepper-canary"),
+                (
+                    "ATTEST_SSO__CLIENT_SECRETS__0B7C1D2E3F4A4B5C8D9E0F1A2B3C4D5E",
+                    "sso-canary",
+                ),
             ]),
             &Overrides::default(),
         )?;
@@ -966,10 +1012,15 @@ mod tests {
             "p2-canary",
             "metrics-canary",
             "pepper-canary",
+            "sso-canary",
         ] {
             assert!(!shown.contains(canary), "{canary} leaked:\n{shown}");
         }
         assert!(shown.contains("postgres://app:********@db/attest"));
+        assert!(
+            shown.contains("0b7c1d2e3f4a4b5c8d9e0f1a2b3c4d5e = \"********\""),
+            "{shown}"
+        );
         assert!(!format!("{cfg:?}").contains("canary"));
         Ok(())
     }

@@ -1405,3 +1405,48 @@ both_backends!(
         w.app.shutdown().await;
     }
 );
+
+both_backends!(
+    sso_client_secret_can_come_from_an_operator_secret_file,
+    |backend| async move {
+        let dir = tempfile::tempdir().unwrap();
+        let app = TestApp::builder(backend)
+            .env(
+                "ATTEST_SSO__CLIENT_SECRET_DIR",
+                dir.path().to_str().unwrap(),
+            )
+            .start()
+            .await;
+        let w = world_with(app).await;
+        // A wrong secret typed on the page: the provider refuses the code exchange.
+        let mut body = settings(&w.idp, true, "member", false);
+        body["client_secret"] = serde_json::json!("not the secret the provider issued");
+        let v = put_settings(&w, body).await;
+        assert_eq!(v["client_secret_from_operator"], false, "{v}");
+        let b = w.app.browser();
+        let r = sso_login(&w, &b, "alice-sub").await;
+        assert_ne!(r.status(), StatusCode::SEE_OTHER);
+        assert!(b.cookie(SESSION).is_none());
+        // The operator's file for this tenant wins, and is read at each use (rotation
+        // needs no restart).
+        std::fs::write(
+            dir.path().join(&w.tenant),
+            format!("{}\n", w.idp.client_secret),
+        )
+        .unwrap();
+        let b = w.app.browser();
+        let r = sso_login(&w, &b, "alice-sub").await;
+        assert_eq!(r.status(), StatusCode::SEE_OTHER, "{}", body_of(r).await);
+        let v: serde_json::Value = w
+            .owner
+            .get_json("/api/v1/tenant/sso")
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(v["client_secret_from_operator"], true, "{v}");
+        // The secret never shows in the answer.
+        assert!(!v.to_string().contains(&w.idp.client_secret));
+        w.app.shutdown().await;
+    }
+);

@@ -222,8 +222,11 @@ pub struct SsoSettings {
     pub issuer: String,
     /// OAuth client id.
     pub client_id: String,
-    /// Always true for a stored provider: the secret exists but is never shown.
+    /// A secret exists (stored or given by the operator); it is never shown.
     pub client_secret_set: bool,
+    /// The operator provides the secret (a file or the environment), which wins over one
+    /// typed on the settings page.
+    pub client_secret_from_operator: bool,
     /// Allowed email domains.
     pub allowed_domains: Vec<String>,
     /// Just-in-time membership.
@@ -484,6 +487,7 @@ fn settings_of(row: &ProviderRow) -> SsoSettings {
         issuer: row.issuer.clone(),
         client_id: row.client_id.clone(),
         client_secret_set: !row.client_secret.is_empty(),
+        client_secret_from_operator: false,
         allowed_domains: row
             .allowed_domains
             .split_whitespace()
@@ -495,12 +499,74 @@ fn settings_of(row: &ProviderRow) -> SsoSettings {
     }
 }
 
+/// Client secrets the operator provides outside the database, by tenant: from the
+/// environment (or the configuration file), or one file per tenant in a directory, read at
+/// each use so that a rotated file takes effect at once. One given here wins over a secret
+/// typed on the settings page.
+#[derive(Clone, Default)]
+pub struct OperatorSecrets {
+    dir: Option<std::path::PathBuf>,
+    given: std::collections::HashMap<TenantId, Zeroizing<String>>,
+}
+
+impl fmt::Debug for OperatorSecrets {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OperatorSecrets")
+            .field("dir", &self.dir)
+            .field("tenants", &self.given.len())
+            .finish()
+    }
+}
+
+impl OperatorSecrets {
+    /// Secrets from a directory (a file per tenant id) and from named values.
+    ///
+    /// # Errors
+    /// A message naming a key that is not a tenant id.
+    pub fn new(
+        dir: Option<std::path::PathBuf>,
+        given: impl IntoIterator<Item = (String, Zeroizing<String>)>,
+    ) -> Result<Self, String> {
+        let mut map = std::collections::HashMap::new();
+        for (key, secret) in given {
+            let tenant = Uuid::parse_str(key.trim())
+                .map_err(|_| format!("sso.client_secrets: `{key}` is not a tenant id"))?;
+            map.insert(TenantId::from_uuid(tenant), secret);
+        }
+        Ok(Self { dir, given: map })
+    }
+
+    async fn get(&self, tenant: TenantId) -> Result<Option<ClientSecret>, SsoError> {
+        if let Some(s) = self.given.get(&tenant) {
+            return Ok(Some(ClientSecret::new(s.trim().to_owned())));
+        }
+        let Some(dir) = &self.dir else {
+            return Ok(None);
+        };
+        let path = dir.join(tenant.as_uuid().to_string());
+        match tokio::fs::read_to_string(&path).await {
+            Ok(text) => {
+                let text = Zeroizing::new(text);
+                let secret = text.trim();
+                Ok((!secret.is_empty()).then(|| ClientSecret::new(secret.to_owned())))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => {
+                // The path names a tenant id, never the secret.
+                tracing::error!(path = %path.display(), error = %e, "cannot read an SSO client secret file");
+                Err(SsoError::Internal(internal(e)))
+            }
+        }
+    }
+}
+
 /// The single sign-on service.
 #[derive(Debug, Clone)]
 pub struct Sso {
     identity: Identity,
     oidc: OidcClient,
     redirect_uri: String,
+    operator: OperatorSecrets,
 }
 
 impl Identity {
@@ -577,7 +643,15 @@ impl Sso {
             identity,
             oidc: OidcClient::new(policy).map_err(internal)?,
             redirect_uri: format!("{}/sso/callback", public_url.trim_end_matches('/')),
+            operator: OperatorSecrets::default(),
         })
+    }
+
+    /// Uses client secrets the operator provides (see [`OperatorSecrets`]).
+    #[must_use]
+    pub fn with_operator_secrets(mut self, operator: OperatorSecrets) -> Self {
+        self.operator = operator;
+        self
     }
 
     /// The redirect URI to register at the provider.
@@ -640,6 +714,12 @@ impl Sso {
 
     async fn open_secret(&self, row: &ProviderRow) -> Result<ClientSecret, SsoError> {
         let tenant = TenantId::from_uuid(row.tenant_id);
+        if let Some(given) = self.operator.get(tenant).await? {
+            return Ok(given);
+        }
+        if row.client_secret.is_empty() {
+            return Err(SsoError::NotConfigured);
+        }
         let bytes = Zeroizing::new(
             self.identity
                 .keys
@@ -1387,10 +1467,16 @@ impl Sso {
         session: &VerifiedSession,
     ) -> Result<Option<SsoSettings>, SsoError> {
         let (tenant, _) = Self::manager(session)?;
+        let from_operator = self.operator.get(tenant).await?.is_some();
         Ok(store::provider_of(&self.identity.db, tenant)
             .await?
             .as_ref()
-            .map(settings_of))
+            .map(settings_of)
+            .map(|mut v| {
+                v.client_secret_from_operator = from_operator;
+                v.client_secret_set |= from_operator;
+                v
+            }))
     }
 
     /// Saves the tenant's provider: validates every field, checks the issuer by fetching its
@@ -1445,7 +1531,8 @@ impl Sso {
                     .to_owned(),
             });
         }
-        if secret.is_none() && existing.is_none() {
+        let from_operator = self.operator.get(tenant).await?.is_some();
+        if secret.is_none() && existing.is_none() && !from_operator {
             return Err(SsoError::Invalid {
                 field: "client_secret",
                 code: "client_secret_required",
@@ -1527,7 +1614,8 @@ impl Sso {
         };
         let now = self.identity.clock.now();
         let mut tx = self.identity.db.begin().await?;
-        if secret.is_some() {
+        if secret.is_some() || existing.is_none() {
+            // A new provider whose secret the operator gives is stored without one.
             store::upsert_provider(&mut tx, &row, now).await?;
         } else if !store::update_provider_keeping_secret(&mut tx, &row, now).await? {
             return Err(SsoError::Invalid {
@@ -1577,6 +1665,7 @@ impl Sso {
         tx.commit().await?;
         let mut view = settings_of(&row);
         view.client_secret_set = true;
+        view.client_secret_from_operator = from_operator;
         Ok(view)
     }
 

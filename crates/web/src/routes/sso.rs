@@ -558,6 +558,7 @@ struct SettingsView {
     jit: bool,
     jit_role: String,
     enforce: bool,
+    secret_from_operator: bool,
 }
 
 impl From<&SsoSettings> for SettingsView {
@@ -571,6 +572,7 @@ impl From<&SsoSettings> for SettingsView {
             jit: s.jit,
             jit_role: s.jit_role.as_str().to_owned(),
             enforce: s.enforce,
+            secret_from_operator: s.client_secret_from_operator,
         }
     }
 }
@@ -582,6 +584,7 @@ fn settings_json(s: &SsoSettings, redirect_uri: &str) -> serde_json::Value {
         "issuer": s.issuer,
         "client_id": s.client_id,
         "client_secret_set": s.client_secret_set,
+        "client_secret_from_operator": s.client_secret_from_operator,
         "allowed_domains": s.allowed_domains,
         "jit": s.jit,
         "jit_role": s.jit_role.as_str(),
@@ -617,6 +620,9 @@ async fn settings_page(
     let mut form =
         form.unwrap_or_else(|| current.as_ref().map(SettingsView::from).unwrap_or_default());
     form.secret_set = current.as_ref().is_some_and(|c| c.client_secret_set);
+    form.secret_from_operator = current
+        .as_ref()
+        .is_some_and(|c| c.client_secret_from_operator);
     if form.jit_role.is_empty() {
         form.jit_role = "member".to_owned();
     }
@@ -730,6 +736,7 @@ impl SettingsForm {
             issuer: self.issuer.chars().take(512).collect(),
             client_id: self.client_id.chars().take(255).collect(),
             secret_set: false,
+            secret_from_operator: false,
             allowed_domains: self.allowed_domains.text().chars().take(2000).collect(),
             jit: self.jit,
             jit_role: self
