@@ -89,6 +89,26 @@ fn urlencode(s: &str) -> String {
 /// Requests sent by scripts on a timer set this header; they do not extend the idle time.
 pub const BACKGROUND_HEADER: &str = "x-attest-background";
 
+/// A session the route policy (`policy::enforce`) verified for this request, so extractors
+/// do not look it up a second time.
+#[derive(Debug, Clone)]
+struct Checked(VerifiedSession);
+
+/// Authenticates a request for the route policy and keeps the verified session for the
+/// handler's extractor.
+///
+/// # Errors
+/// The rejection to answer with.
+pub(crate) async fn authenticate_request(
+    parts: &mut Parts,
+    state: &AppState,
+    any_standing: bool,
+) -> Result<VerifiedSession, AuthRejection> {
+    let session = authenticate(parts, state, any_standing).await?;
+    parts.extensions.insert(Checked(session.clone()));
+    Ok(session)
+}
+
 async fn authenticate(
     parts: &Parts,
     state: &AppState,
@@ -106,14 +126,18 @@ async fn authenticate(
         get: parts.method == Method::GET,
         request_id: context.map_or_else(attest_types::RequestId::new_random, |c| c.request_id),
     };
-    let token = cookies::get(&parts.headers, cookies::SESSION)
-        .ok_or_else(|| reject(Refusal::Session(SessionFailure::Unknown)))?;
-    let background = parts.headers.get(BACKGROUND_HEADER).is_some();
-    let session = state
-        .identity
-        .authenticate(&token, background)
-        .await
-        .map_err(|f| reject(Refusal::Session(f)))?;
+    let session = if let Some(Checked(checked)) = parts.extensions.get::<Checked>() {
+        checked.clone()
+    } else {
+        let token = cookies::get(&parts.headers, cookies::SESSION)
+            .ok_or_else(|| reject(Refusal::Session(SessionFailure::Unknown)))?;
+        let background = parts.headers.get(BACKGROUND_HEADER).is_some();
+        state
+            .identity
+            .authenticate(&token, background)
+            .await
+            .map_err(|f| reject(Refusal::Session(f)))?
+    };
     if !any_standing && session.standing != Standing::Full {
         return Err(reject(Refusal::MustEnrol));
     }

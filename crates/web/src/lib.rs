@@ -4,6 +4,7 @@
 //! - [`router`] assembles routes and the middleware stack every response passes through.
 //! - [`middleware`]: request framing (request id, client address, CSP nonce, panic guard,
 //!   uniform error bodies, access log, metrics), security headers, limits.
+//! - [`policy`]: who may call each route (SEC-31); [`router::ROUTES`] declares it for every route.
 //! - [`routes`]: one module per area (`health`, `home`, static assets).
 //! - [`error`]: [`error::AppError`] and the generic error bodies (SEC-76).
 //! - [`server`]: the TLS listener, the redirect-only plain-HTTP listener, the metrics
@@ -13,6 +14,7 @@ pub mod auth;
 pub mod cookies;
 pub mod error;
 pub mod middleware;
+pub mod policy;
 pub mod qr;
 pub mod router;
 pub mod routes;

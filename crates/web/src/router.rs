@@ -10,7 +10,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::middleware::{from_fn, from_fn_with_state};
-use axum::routing::{delete, get, patch, post, put};
+use axum::routing::{MethodRouter, delete, get, patch, post, put};
 use tower::ServiceBuilder;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
@@ -18,181 +18,384 @@ use tower_http::timeout::TimeoutLayer;
 use crate::AppState;
 use crate::error::AppError;
 use crate::middleware::{csrf, frame, limits, step_up};
+use crate::policy::{self, Access};
 use crate::routes::{account, assets, auth, email, health, home, mfa, onboarding, passkeys, sso};
 
-/// Routes that need no authentication (SEC-31's allowlist). Everything else added later must
-/// go through the central policy.
-pub const PUBLIC_ROUTES: &[&str] = &[
-    "/",
-    "/healthz",
-    "/readyz",
-    "/metrics",
-    "/static/attest.css",
-    "/static/passkey.js",
-    "/favicon.ico",
-    "/login",
-    "/logout",
-    "/api/v1/login",
-    "/api/v1/logout",
-    "/login/second-factor",
-    "/api/v1/login/second-factor",
-    "/login/second-factor/passkey/begin",
-    "/api/v1/login/second-factor/passkey/begin",
-    "/login/passkey/begin",
-    "/api/v1/login/passkey/begin",
-    "/login/passkey",
-    "/api/v1/login/passkey",
-    "/bootstrap/{token}",
-    "/forgot",
-    "/reset/{token}",
-    "/invitations/{token}",
-    // Single sign-on (SEC-18): the provider's callback is protected by its single-use,
-    // browser-bound state; starting and linking carry CSRF tokens.
-    "/sso",
-    "/sso/start",
-    "/sso/callback",
-    "/sso/link",
-    "/sso/{tenant}",
+/// One route: its path, who may call it, and its handlers.
+#[derive(Debug)]
+pub struct Route {
+    /// The path pattern.
+    pub path: &'static str,
+    /// Who may call it.
+    pub access: Access,
+    /// Its handlers by method.
+    methods: fn() -> MethodRouter<AppState>,
+}
+
+/// Every route, with its policy (SEC-31). The router is built from this table only, so a
+/// route without a declared [`Access`] cannot exist; `Access::Public` entries are the
+/// allowlist of routes that need no session.
+pub const ROUTES: &[Route] = &[
+    Route {
+        path: "/",
+        access: Access::Public,
+        methods: || get(home::home),
+    },
+    Route {
+        path: "/healthz",
+        access: Access::Public,
+        methods: || get(health::healthz),
+    },
+    Route {
+        path: "/readyz",
+        access: Access::Public,
+        methods: || get(health::readyz),
+    },
+    Route {
+        path: "/metrics",
+        access: Access::Public,
+        methods: || get(health::metrics),
+    },
+    Route {
+        path: "/static/attest.css",
+        access: Access::Public,
+        methods: || get(assets::stylesheet),
+    },
+    Route {
+        path: "/static/passkey.js",
+        access: Access::Public,
+        methods: || get(assets::passkey_script),
+    },
+    Route {
+        path: "/favicon.ico",
+        access: Access::Public,
+        methods: || get(assets::favicon),
+    },
+    Route {
+        path: "/login",
+        access: Access::Public,
+        methods: || get(auth::login_page).post(auth::login),
+    },
+    Route {
+        path: "/logout",
+        access: Access::Public,
+        methods: || post(auth::logout),
+    },
+    Route {
+        path: "/api/v1/login",
+        access: Access::Public,
+        methods: || post(auth::login),
+    },
+    Route {
+        path: "/api/v1/logout",
+        access: Access::Public,
+        methods: || post(auth::logout),
+    },
+    Route {
+        path: "/login/second-factor",
+        access: Access::Public,
+        methods: || get(mfa::second_factor_page).post(mfa::second_factor),
+    },
+    Route {
+        path: "/api/v1/login/second-factor",
+        access: Access::Public,
+        methods: || post(mfa::second_factor),
+    },
+    Route {
+        path: "/reauth",
+        access: Access::Enrolling,
+        methods: || get(mfa::reauth_form).post(mfa::reauth),
+    },
+    Route {
+        path: "/api/v1/reauth",
+        access: Access::Enrolling,
+        methods: || post(mfa::api_reauth),
+    },
+    Route {
+        path: "/account/security",
+        access: Access::Enrolling,
+        methods: || get(mfa::page),
+    },
+    Route {
+        path: "/account/security/totp",
+        access: Access::Enrolling,
+        methods: || post(mfa::start_totp),
+    },
+    Route {
+        path: "/account/security/totp/confirm",
+        access: Access::Enrolling,
+        methods: || post(mfa::confirm_totp),
+    },
+    Route {
+        path: "/account/security/totp/remove",
+        access: Access::Enrolling,
+        methods: || post(mfa::remove_totp),
+    },
+    Route {
+        path: "/account/security/recovery-codes",
+        access: Access::Enrolling,
+        methods: || post(mfa::regenerate_codes),
+    },
+    Route {
+        path: "/account/security/policy",
+        access: Access::TenantAdmin,
+        methods: || post(mfa::set_policy),
+    },
+    Route {
+        path: "/api/v1/account/mfa/methods",
+        access: Access::Enrolling,
+        methods: || get(mfa::api_methods),
+    },
+    Route {
+        path: "/api/v1/account/mfa/totp/confirm",
+        access: Access::Enrolling,
+        methods: || post(mfa::api_confirm_totp),
+    },
+    Route {
+        path: "/api/v1/account/mfa/totp",
+        access: Access::Enrolling,
+        methods: || post(mfa::api_enrol_totp).delete(mfa::api_remove_totp),
+    },
+    Route {
+        path: "/api/v1/account/mfa/recovery-codes",
+        access: Access::Enrolling,
+        methods: || post(mfa::api_regenerate_codes),
+    },
+    Route {
+        path: "/api/v1/account/mfa/{method}",
+        access: Access::Enrolling,
+        methods: || post(mfa::api_enrol),
+    },
+    Route {
+        path: "/api/v1/tenant/mfa-policy",
+        access: Access::TenantAdmin,
+        methods: || put(mfa::api_set_policy),
+    },
+    Route {
+        path: "/login/second-factor/passkey/begin",
+        access: Access::Public,
+        methods: || post(passkeys::begin_second_factor),
+    },
+    Route {
+        path: "/api/v1/login/second-factor/passkey/begin",
+        access: Access::Public,
+        methods: || post(passkeys::begin_second_factor),
+    },
+    Route {
+        path: "/login/passkey/begin",
+        access: Access::Public,
+        methods: || post(passkeys::begin_sign_in),
+    },
+    Route {
+        path: "/api/v1/login/passkey/begin",
+        access: Access::Public,
+        methods: || post(passkeys::begin_sign_in),
+    },
+    Route {
+        path: "/login/passkey",
+        access: Access::Public,
+        methods: || post(passkeys::sign_in),
+    },
+    Route {
+        path: "/api/v1/login/passkey",
+        access: Access::Public,
+        methods: || post(passkeys::sign_in),
+    },
+    Route {
+        path: "/reauth/passkey/begin",
+        access: Access::Enrolling,
+        methods: || post(passkeys::begin_reauth),
+    },
+    Route {
+        path: "/api/v1/reauth/passkey/begin",
+        access: Access::Enrolling,
+        methods: || post(passkeys::begin_reauth),
+    },
+    Route {
+        path: "/account/security/passkeys/begin",
+        access: Access::Enrolling,
+        methods: || post(passkeys::begin_registration),
+    },
+    Route {
+        path: "/account/security/passkeys",
+        access: Access::Enrolling,
+        methods: || post(passkeys::register),
+    },
+    Route {
+        path: "/account/security/passkeys/{id}/remove",
+        access: Access::Enrolling,
+        methods: || post(passkeys::remove),
+    },
+    Route {
+        path: "/api/v1/account/passkeys/begin",
+        access: Access::Enrolling,
+        methods: || post(passkeys::begin_registration),
+    },
+    Route {
+        path: "/api/v1/account/passkeys",
+        access: Access::Enrolling,
+        methods: || get(passkeys::api_list).post(passkeys::api_register),
+    },
+    Route {
+        path: "/api/v1/account/passkeys/{id}",
+        access: Access::Enrolling,
+        methods: || delete(passkeys::api_remove),
+    },
+    Route {
+        path: "/account/email",
+        access: Access::SignedIn,
+        methods: || post(email::request_form),
+    },
+    Route {
+        path: "/api/v1/account/email",
+        access: Access::SignedIn,
+        methods: || patch(email::request_api),
+    },
+    Route {
+        path: "/account/email/{token}",
+        access: Access::SignedIn,
+        methods: || get(email::confirm_page).post(email::confirm),
+    },
+    Route {
+        path: "/bootstrap/{token}",
+        access: Access::Public,
+        methods: || get(auth::bootstrap_page).post(auth::bootstrap),
+    },
+    Route {
+        path: "/forgot",
+        access: Access::Public,
+        methods: || get(onboarding::forgot_page).post(onboarding::forgot),
+    },
+    Route {
+        path: "/reset/{token}",
+        access: Access::Public,
+        methods: || get(onboarding::reset_page).post(onboarding::reset),
+    },
+    Route {
+        path: "/invitations/{token}",
+        access: Access::Public,
+        methods: || get(onboarding::invitation_page).post(onboarding::accept_invitation),
+    },
+    Route {
+        path: "/members",
+        access: Access::SignedIn,
+        methods: || get(onboarding::members),
+    },
+    Route {
+        path: "/members/invite",
+        access: Access::TenantAdmin,
+        methods: || post(onboarding::invite),
+    },
+    Route {
+        path: "/members/{id}/role",
+        access: Access::TenantAdmin,
+        methods: || post(onboarding::change_role),
+    },
+    Route {
+        path: "/members/{id}/sessions/end",
+        access: Access::TenantAdmin,
+        methods: || post(onboarding::end_member_sessions),
+    },
+    Route {
+        path: "/members/{id}/remove",
+        access: Access::TenantAdmin,
+        methods: || get(onboarding::remove_member_page).post(onboarding::remove_member),
+    },
+    Route {
+        path: "/switch-tenant",
+        access: Access::SignedIn,
+        methods: || post(onboarding::switch_tenant),
+    },
+    Route {
+        path: "/account",
+        access: Access::SignedIn,
+        methods: || get(account::page),
+    },
+    Route {
+        path: "/account/password",
+        access: Access::SignedIn,
+        methods: || post(account::change_password),
+    },
+    Route {
+        path: "/account/sessions/{id}/end",
+        access: Access::SignedIn,
+        methods: || post(account::end_session),
+    },
+    Route {
+        path: "/api/v1/account",
+        access: Access::SignedIn,
+        methods: || get(account::api_me),
+    },
+    Route {
+        path: "/api/v1/account/password",
+        access: Access::SignedIn,
+        methods: || post(account::change_password),
+    },
+    Route {
+        path: "/api/v1/account/sessions",
+        access: Access::SignedIn,
+        methods: || get(account::api_sessions),
+    },
+    Route {
+        path: "/api/v1/account/sessions/{id}",
+        access: Access::SignedIn,
+        methods: || delete(account::api_end_session),
+    },
+    Route {
+        path: "/sso",
+        access: Access::Public,
+        methods: || get(sso::signin_page),
+    },
+    Route {
+        path: "/sso/start",
+        access: Access::Public,
+        methods: || post(sso::start),
+    },
+    Route {
+        path: "/sso/callback",
+        access: Access::Public,
+        methods: || get(sso::callback),
+    },
+    Route {
+        path: "/sso/link",
+        access: Access::Public,
+        methods: || get(sso::link_page).post(sso::link),
+    },
+    Route {
+        path: "/sso/{tenant}",
+        access: Access::Public,
+        methods: || get(sso::tenant_page),
+    },
+    Route {
+        path: "/tenant/sso",
+        access: Access::TenantAdmin,
+        methods: || get(sso::settings).post(sso::save),
+    },
+    Route {
+        path: "/tenant/sso/remove",
+        access: Access::TenantAdmin,
+        methods: || get(sso::remove_page).post(sso::remove),
+    },
+    Route {
+        path: "/api/v1/tenant/sso",
+        access: Access::TenantAdmin,
+        methods: || get(sso::api_get).put(sso::api_put),
+    },
 ];
 
 /// Builds the application. `extra` lets the test harness add routes (e.g. a panicking one)
 /// that then pass through exactly the same middleware; the binary passes `None`.
 pub fn build_router(state: AppState, extra: Option<Router<AppState>>) -> Router {
-    let mut routes = Router::new()
-        .route("/", get(home::home))
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
-        .route("/metrics", get(health::metrics))
-        .route("/static/attest.css", get(assets::stylesheet))
-        .route("/static/passkey.js", get(assets::passkey_script))
-        .route("/favicon.ico", get(assets::favicon))
-        .route("/login", get(auth::login_page).post(auth::login))
-        .route("/logout", post(auth::logout))
-        .route("/api/v1/login", post(auth::login))
-        .route("/api/v1/logout", post(auth::logout))
-        .route(
-            "/login/second-factor",
-            get(mfa::second_factor_page).post(mfa::second_factor),
-        )
-        .route("/api/v1/login/second-factor", post(mfa::second_factor))
-        .route("/reauth", get(mfa::reauth_form).post(mfa::reauth))
-        .route("/api/v1/reauth", post(mfa::api_reauth))
-        .route("/account/security", get(mfa::page))
-        .route("/account/security/totp", post(mfa::start_totp))
-        .route("/account/security/totp/confirm", post(mfa::confirm_totp))
-        .route("/account/security/totp/remove", post(mfa::remove_totp))
-        .route(
-            "/account/security/recovery-codes",
-            post(mfa::regenerate_codes),
-        )
-        .route("/account/security/policy", post(mfa::set_policy))
-        .route("/api/v1/account/mfa/methods", get(mfa::api_methods))
-        .route(
-            "/api/v1/account/mfa/totp/confirm",
-            post(mfa::api_confirm_totp),
-        )
-        .route(
-            "/api/v1/account/mfa/totp",
-            post(mfa::api_enrol_totp).delete(mfa::api_remove_totp),
-        )
-        .route(
-            "/api/v1/account/mfa/recovery-codes",
-            post(mfa::api_regenerate_codes),
-        )
-        .route("/api/v1/account/mfa/{method}", post(mfa::api_enrol))
-        .route("/api/v1/tenant/mfa-policy", put(mfa::api_set_policy))
-        .route(
-            "/login/second-factor/passkey/begin",
-            post(passkeys::begin_second_factor),
-        )
-        .route(
-            "/api/v1/login/second-factor/passkey/begin",
-            post(passkeys::begin_second_factor),
-        )
-        .route("/login/passkey/begin", post(passkeys::begin_sign_in))
-        .route("/api/v1/login/passkey/begin", post(passkeys::begin_sign_in))
-        .route("/login/passkey", post(passkeys::sign_in))
-        .route("/api/v1/login/passkey", post(passkeys::sign_in))
-        .route("/reauth/passkey/begin", post(passkeys::begin_reauth))
-        .route("/api/v1/reauth/passkey/begin", post(passkeys::begin_reauth))
-        .route(
-            "/account/security/passkeys/begin",
-            post(passkeys::begin_registration),
-        )
-        .route("/account/security/passkeys", post(passkeys::register))
-        .route(
-            "/account/security/passkeys/{id}/remove",
-            post(passkeys::remove),
-        )
-        .route(
-            "/api/v1/account/passkeys/begin",
-            post(passkeys::begin_registration),
-        )
-        .route(
-            "/api/v1/account/passkeys",
-            get(passkeys::api_list).post(passkeys::api_register),
-        )
-        .route(
-            "/api/v1/account/passkeys/{id}",
-            delete(passkeys::api_remove),
-        )
-        .route("/account/email", post(email::request_form))
-        .route("/api/v1/account/email", patch(email::request_api))
-        .route(
-            "/account/email/{token}",
-            get(email::confirm_page).post(email::confirm),
-        )
-        .route(
-            "/bootstrap/{token}",
-            get(auth::bootstrap_page).post(auth::bootstrap),
-        )
-        .route(
-            "/forgot",
-            get(onboarding::forgot_page).post(onboarding::forgot),
-        )
-        .route(
-            "/reset/{token}",
-            get(onboarding::reset_page).post(onboarding::reset),
-        )
-        .route(
-            "/invitations/{token}",
-            get(onboarding::invitation_page).post(onboarding::accept_invitation),
-        )
-        .route("/members", get(onboarding::members))
-        .route("/members/invite", post(onboarding::invite))
-        .route("/members/{id}/role", post(onboarding::change_role))
-        .route(
-            "/members/{id}/sessions/end",
-            post(onboarding::end_member_sessions),
-        )
-        .route(
-            "/members/{id}/remove",
-            get(onboarding::remove_member_page).post(onboarding::remove_member),
-        )
-        .route("/switch-tenant", post(onboarding::switch_tenant))
-        .route("/account", get(account::page))
-        .route("/account/password", post(account::change_password))
-        .route("/account/sessions/{id}/end", post(account::end_session))
-        .route("/api/v1/account", get(account::api_me))
-        .route("/api/v1/account/password", post(account::change_password))
-        .route("/api/v1/account/sessions", get(account::api_sessions))
-        .route(
-            "/api/v1/account/sessions/{id}",
-            delete(account::api_end_session),
+    let mut routes = Router::new();
+    for r in ROUTES {
+        routes = routes.route(
+            r.path,
+            (r.methods)().route_layer(from_fn_with_state(
+                (state.clone(), r.access),
+                policy::enforce,
+            )),
         );
-    // Single sign-on (SEC-18, SEC-19).
-    routes = routes
-        .route("/sso", get(sso::signin_page))
-        .route("/sso/start", post(sso::start))
-        .route("/sso/callback", get(sso::callback))
-        .route("/sso/link", get(sso::link_page).post(sso::link))
-        .route("/sso/{tenant}", get(sso::tenant_page))
-        .route("/tenant/sso", get(sso::settings).post(sso::save))
-        .route(
-            "/tenant/sso/remove",
-            get(sso::remove_page).post(sso::remove),
-        )
-        .route("/api/v1/tenant/sso", get(sso::api_get).put(sso::api_put));
+    }
     if let Some(extra) = extra {
         routes = routes.merge(extra);
     }

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod audit_trail;
+mod authorization;
 mod cli;
 mod http_surface;
 mod identity;

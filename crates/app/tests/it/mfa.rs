@@ -17,7 +17,7 @@ const MEMBER_EMAIL: &str = "mia.member@example.org";
 const MEMBER_PASSWORD: &str = "copper walrus meadow tune";
 
 /// Adds a member (no second factor) through the operator's path and signs them in.
-async fn member(app: &TestApp) -> Browser {
+pub(crate) async fn member(app: &TestApp) -> Browser {
     app.state()
         .identity
         .create_member(

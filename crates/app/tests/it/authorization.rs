@@ -1,0 +1,162 @@
+//! Authorization (issue 5), black-box over TLS on both databases. SEC-31: every route of the
+//! router is declared with a policy in `attest_web::router::ROUTES`, the router is built from
+//! that table only, and this suite walks the whole table as an attacker would.
+
+use attest_test_support::{Browser, TestApp, both_backends};
+use attest_web::policy::Access;
+use attest_web::router::ROUTES;
+use reqwest::{Method, StatusCode};
+
+use crate::identity::bootstrap;
+use crate::mfa::member;
+
+const METHODS: [Method; 5] = [
+    Method::GET,
+    Method::POST,
+    Method::PUT,
+    Method::PATCH,
+    Method::DELETE,
+];
+
+/// A concrete URL for a route pattern: every `{parameter}` becomes a random id.
+fn concrete(path: &str) -> String {
+    path.split('/')
+        .map(|seg| {
+            if seg.starts_with('{') {
+                uuid::Uuid::new_v4().to_string()
+            } else {
+                seg.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// Every method on every route of `access`: the statuses seen, as `(method path, status)`.
+async fn sweep(b: &Browser, access: &[Access]) -> Vec<(String, StatusCode)> {
+    let mut seen = Vec::new();
+    for route in ROUTES.iter().filter(|r| access.contains(&r.access)) {
+        let url = concrete(route.path);
+        for method in METHODS {
+            let body = (method != Method::GET).then(|| serde_json::json!({}));
+            let r = b.api(method.clone(), &url, body).await;
+            seen.push((format!("{method} {}", route.path), r.status()));
+        }
+    }
+    seen
+}
+
+both_backends!(
+    sec_31_every_route_without_a_session_is_refused_except_the_allowlist,
+    |backend| async move {
+        let app = TestApp::start(backend).await;
+        // The allowlist is short and names only what a visitor needs.
+        let public: Vec<&str> = ROUTES
+            .iter()
+            .filter(|r| r.access.is_public())
+            .map(|r| r.path)
+            .collect();
+        for p in &public {
+            assert!(
+                ["/", "/healthz", "/readyz", "/metrics", "/favicon.ico"].contains(p)
+                    || [
+                        "/static/",
+                        "/login",
+                        "/logout",
+                        "/api/v1/login",
+                        "/api/v1/logout",
+                        "/bootstrap/",
+                        "/forgot",
+                        "/reset/",
+                        "/invitations/",
+                        "/sso"
+                    ]
+                    .iter()
+                    .any(|prefix| p.starts_with(prefix)),
+                "{p} is public but not a sign-in, reset, invitation, SSO, health or static route"
+            );
+        }
+        // A visitor with a pre-session (so CSRF is satisfied and the policy is what answers).
+        let b = app.browser();
+        assert_eq!(b.get("/login").await.status(), StatusCode::OK);
+        let seen = sweep(
+            &b,
+            &[Access::Enrolling, Access::SignedIn, Access::TenantAdmin],
+        )
+        .await;
+        assert!(seen.len() > 200, "{} requests", seen.len());
+        let wrong: Vec<_> = seen
+            .iter()
+            .filter(|(_, s)| {
+                // 401 from the policy, or 405 for a method the route does not have.
+                *s != StatusCode::UNAUTHORIZED && *s != StatusCode::METHOD_NOT_ALLOWED
+            })
+            .collect();
+        assert!(wrong.is_empty(), "answered without a session: {wrong:?}");
+        app.shutdown().await;
+    }
+);
+
+both_backends!(
+    sec_31_35_admin_routes_refuse_a_plain_member,
+    |backend| async move {
+        let app = TestApp::start(backend).await;
+        let _owner = bootstrap(&app).await;
+        let b = member(&app).await;
+        let seen = sweep(&b, &[Access::TenantAdmin]).await;
+        let wrong: Vec<_> = seen
+            .iter()
+            .filter(|(_, s)| *s != StatusCode::FORBIDDEN && *s != StatusCode::METHOD_NOT_ALLOWED)
+            .collect();
+        assert!(wrong.is_empty(), "a member reached admin routes: {wrong:?}");
+        // Still signed in: the refusals ended nothing, and her own routes work.
+        assert_eq!(b.get_json("/api/v1/account").await.status(), StatusCode::OK);
+        app.shutdown().await;
+    }
+);
+
+both_backends!(
+    sec_35_role_changes_cannot_escalate_or_orphan_a_tenant,
+    |backend| async move {
+        let app = TestApp::start(backend).await;
+        let owner = bootstrap(&app).await;
+        let me: serde_json::Value = owner
+            .get_json("/api/v1/account")
+            .await
+            .json()
+            .await
+            .unwrap();
+        let owner_id = me["user"].as_str().unwrap().to_owned();
+        // The last owner cannot demote themselves: 409, still owner.
+        let r = owner
+            .post_form(&format!("/members/{owner_id}/role"), &[("role", "member")])
+            .await;
+        assert_eq!(r.status(), StatusCode::CONFLICT);
+        let me: serde_json::Value = owner
+            .get_json("/api/v1/account")
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(me["role"], "owner");
+        // A member cannot make herself owner, by form or by a crafted JSON field.
+        let b = member(&app).await;
+        let mine: serde_json::Value = b.get_json("/api/v1/account").await.json().await.unwrap();
+        let mia = mine["user"].as_str().unwrap().to_owned();
+        let r = b
+            .post_form(&format!("/members/{mia}/role"), &[("role", "owner")])
+            .await;
+        assert_eq!(r.status(), StatusCode::FORBIDDEN);
+        let r = b
+            .api(
+                Method::POST,
+                "/api/v1/account/password",
+                Some(serde_json::json!({ "role": "owner" })),
+            )
+            .await;
+        assert!(r.status().is_client_error(), "{}", r.status());
+        let mine: serde_json::Value = b.get_json("/api/v1/account").await.json().await.unwrap();
+        assert_eq!(mine["role"], "member");
+        app.shutdown().await;
+    }
+);
