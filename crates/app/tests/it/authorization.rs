@@ -160,3 +160,126 @@ both_backends!(
         app.shutdown().await;
     }
 );
+
+both_backends!(
+    sec_41_a_spoofed_forwarded_for_changes_neither_the_rate_limit_nor_the_audit_trail,
+    |backend| async move {
+        let app = TestApp::start(backend).await;
+        let b = app.browser();
+        assert_eq!(b.get("/login").await.status(), StatusCode::OK);
+        // The client is not a configured proxy, so each "different" address it claims is
+        // its own: the per-address sign-in limit (30 a minute) still counts them together.
+        let mut statuses = Vec::new();
+        for n in 0..32 {
+            let spoofed = format!("203.0.113.{n}");
+            let email = format!("nobody{n}@example.org");
+            let r = b
+                .send(
+                    app.client
+                        .post(app.url("/api/v1/login"))
+                        .header("origin", &app.base)
+                        .header("accept", "application/json")
+                        .header("x-forwarded-for", &spoofed)
+                        .form(&[
+                            ("email", email.as_str()),
+                            ("password", "wrong wrong wrong wrong"),
+                            ("csrf_token", &b.csrf()),
+                        ]),
+                )
+                .await;
+            statuses.push(r.status());
+        }
+        assert_eq!(statuses[0], StatusCode::UNAUTHORIZED);
+        assert_eq!(statuses[31], StatusCode::TOO_MANY_REQUESTS, "{statuses:?}");
+        // The audit trail records the real address, never the claimed ones.
+        app.state().audit.flush().await;
+        let ips: Vec<String> = crate::mfa::rows(
+            &app,
+            "SELECT DISTINCT source_ip FROM audit_event WHERE action = 'auth.login' AND source_ip IS NOT NULL",
+            &[],
+        )
+        .await;
+        assert_eq!(ips.len(), 1, "{ips:?}");
+        assert!(
+            ips[0].starts_with("127.0.0.1") || ips[0].starts_with("::1"),
+            "{ips:?}"
+        );
+        app.shutdown().await;
+    }
+);
+
+both_backends!(
+    sec_32_33_tampered_foreign_or_wrong_kind_ids_are_404_and_change_nothing,
+    |backend| async move {
+        let app = TestApp::start(backend).await;
+        let owner = bootstrap(&app).await;
+        let mut device = attest_test_support::SoftPasskey::new(&app.base);
+        crate::passkeys::add_passkey(&owner, &mut device, "Laptop").await;
+        let v: serde_json::Value = owner
+            .get_json("/api/v1/account/passkeys")
+            .await
+            .json()
+            .await
+            .unwrap();
+        let passkey = v["passkeys"][0]["id"].as_str().unwrap().to_owned();
+        let v: serde_json::Value = owner
+            .get_json("/api/v1/account/sessions")
+            .await
+            .json()
+            .await
+            .unwrap();
+        let session = v["sessions"][0]["id"].as_str().unwrap().to_owned();
+        // Ids are random UUIDv4: no order, time or creator in them.
+        for id in [&passkey, &session] {
+            assert_eq!(
+                uuid::Uuid::parse_str(id).unwrap().get_version_num(),
+                4,
+                "{id}"
+            );
+        }
+        let tamper = |id: &str| {
+            let mut chars: Vec<char> = id.chars().collect();
+            chars[0] = if chars[0] == 'a' { 'b' } else { 'a' };
+            chars.into_iter().collect::<String>()
+        };
+        // Another member's own passkey is not reachable either.
+        let mia = member(&app).await;
+        for (who, path) in [
+            (
+                &owner.browser,
+                format!("/api/v1/account/passkeys/{}", tamper(&passkey)),
+            ),
+            (
+                &owner.browser,
+                format!("/api/v1/account/passkeys/{session}"),
+            ),
+            (&owner.browser, "/api/v1/account/passkeys/%00".to_owned()),
+            (
+                &owner.browser,
+                format!("/api/v1/account/sessions/{}", tamper(&session)),
+            ),
+            (
+                &owner.browser,
+                format!("/api/v1/account/sessions/{passkey}"),
+            ),
+            (&mia, format!("/api/v1/account/passkeys/{passkey}")),
+            (&mia, format!("/api/v1/account/sessions/{session}")),
+        ] {
+            let r = who.api(Method::DELETE, &path, None).await;
+            assert_eq!(r.status(), StatusCode::NOT_FOUND, "{path}");
+        }
+        // Nothing changed: the passkey and the owner's session are still there.
+        let v: serde_json::Value = owner
+            .get_json("/api/v1/account/passkeys")
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(v["passkeys"].as_array().unwrap().len(), 1);
+        assert_eq!(
+            owner.get_json("/api/v1/account").await.status(),
+            StatusCode::OK
+        );
+        app.shutdown().await;
+    }
+);
