@@ -283,3 +283,57 @@ both_backends!(
         app.shutdown().await;
     }
 );
+
+both_backends!(
+    sec_37_json_bodies_with_fields_the_caller_may_not_set_are_refused,
+    |backend| async move {
+        let app = TestApp::start(backend).await;
+        let owner = bootstrap(&app).await;
+        // A field that is not part of the request (a role, a user id) is refused outright,
+        // and nothing changes.
+        for (method, path, body) in [
+            (
+                Method::PATCH,
+                "/api/v1/account/email",
+                serde_json::json!({ "email": "new@example.org", "role": "owner" }),
+            ),
+            (
+                Method::POST,
+                "/api/v1/reauth",
+                serde_json::json!({ "method": "totp", "value": "123456", "user": "someone" }),
+            ),
+            (
+                Method::POST,
+                "/api/v1/account/passkeys",
+                serde_json::json!({ "ceremony": "x", "credential": {}, "user_id": "someone" }),
+            ),
+        ] {
+            let r = owner.api(method, path, Some(body)).await;
+            assert!(r.status().is_client_error(), "{path}: {}", r.status());
+            assert_ne!(r.status(), StatusCode::NOT_FOUND, "{path}");
+        }
+        let me: serde_json::Value = owner
+            .get_json("/api/v1/account")
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(me["email"], crate::identity::OWNER_EMAIL);
+        assert_eq!(me["role"], "owner");
+        // Answers never carry secrets or hashes.
+        for path in [
+            "/api/v1/account",
+            "/api/v1/account/passkeys",
+            "/api/v1/account/sessions",
+        ] {
+            let text = owner.get_json(path).await.text().await.unwrap();
+            for secret in ["password_hash", "argon2", "totp", "secret", "token_hash"] {
+                assert!(
+                    !text.to_lowercase().contains(secret),
+                    "{path} shows {secret}: {text}"
+                );
+            }
+        }
+        app.shutdown().await;
+    }
+);

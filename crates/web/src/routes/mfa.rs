@@ -699,8 +699,10 @@ pub struct ContinueQuery {
     continue_to: Option<String>,
 }
 
-/// The step-up form (and JSON body).
+/// The step-up JSON body (the browser form is read field by field); nothing else is
+/// accepted (SEC-37).
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ReauthForm {
     method: String,
     #[serde(default)]
