@@ -189,6 +189,22 @@ pub async fn launch(l: Launch) -> Result<Launched, LaunchError> {
         );
     }
     let identity = identity.with_relying_party(relying_party);
+    // Access recertification's inactivity rule (SEC-38): checked at start and every hour.
+    if cfg.auth.inactive_disable_days > 0 {
+        let sweeper = identity.clone();
+        let period = time::Duration::days(i64::from(cfg.auth.inactive_disable_days));
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(3600));
+            loop {
+                tick.tick().await;
+                match sweeper.disable_inactive(period).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(disabled = n, "disabled inactive users"),
+                    Err(e) => tracing::error!(error = %e, "could not disable inactive users"),
+                }
+            }
+        });
+    }
     let trusted_proxies = cfg
         .server
         .trusted_proxies

@@ -159,6 +159,9 @@ pub struct Auth {
     pub argon2_memory_kib: u32,
     /// Argon2id iterations (at least 2).
     pub argon2_iterations: u32,
+    /// Users who neither sign in nor use a session for this many days are disabled (SEC-38);
+    /// 0 turns it off.
+    pub inactive_disable_days: u32,
 }
 
 impl Default for Auth {
@@ -168,6 +171,7 @@ impl Default for Auth {
             session_absolute_hours: 12,
             argon2_memory_kib: 19_456,
             argon2_iterations: 2,
+            inactive_disable_days: 90,
         }
     }
 }
@@ -765,6 +769,11 @@ impl Config {
             &mut auth,
             "argon2_iterations",
             u64::from(self.auth.argon2_iterations),
+        );
+        int(
+            &mut auth,
+            "inactive_disable_days",
+            u64::from(self.auth.inactive_disable_days),
         );
         root.insert("auth".into(), auth.into());
         let mut mail = toml::Table::new();

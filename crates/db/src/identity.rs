@@ -889,3 +889,42 @@ pub async fn has_live_invitation(
     });
     Ok(n > 0)
 }
+
+/// Active users with no sign-in and no session activity since `before` (access
+/// recertification's inactivity rule).
+///
+/// # Errors
+/// On database failure.
+pub async fn inactive_users(db: &Db, before: OffsetDateTime) -> Result<Vec<Uuid>, DbError> {
+    Ok(on_pool!(db, |pool| {
+        sqlx::query_scalar(
+            "SELECT u.id FROM app_user u WHERE u.status = 'active' \
+             AND COALESCE(u.last_login_at, u.created_at) < $1 \
+             AND NOT EXISTS (SELECT 1 FROM session s WHERE s.user_id = u.id AND s.last_seen_at >= $1)",
+        )
+        .bind(before)
+        .fetch_all(pool)
+        .await?
+    }))
+}
+
+/// The active owners of a tenant, locking their membership rows for the transaction.
+///
+/// # Errors
+/// On database failure.
+pub async fn active_owners_of(tx: &mut Tx, tenant: TenantId) -> Result<Vec<Uuid>, DbError> {
+    let owners = owners_of(tx, tenant).await?;
+    let mut active = Vec::with_capacity(owners.len());
+    for id in owners {
+        let status: Option<String> = on_tx!(tx, |conn| {
+            sqlx::query_scalar("SELECT status FROM app_user WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&mut *conn)
+                .await?
+        });
+        if status.as_deref() == Some("active") {
+            active.push(id);
+        }
+    }
+    Ok(active)
+}

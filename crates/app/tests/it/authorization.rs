@@ -337,3 +337,57 @@ both_backends!(
         app.shutdown().await;
     }
 );
+
+both_backends!(
+    sec_38_users_inactive_for_90_days_are_disabled_and_audited,
+    |backend| async move {
+        let app = TestApp::start(backend).await;
+        let _owner = bootstrap(&app).await;
+        let _mia = member(&app).await;
+        let identity = &app.state().identity;
+        // Eighty-nine days on, nobody is disabled.
+        app.clock.advance(time::Duration::days(89));
+        assert_eq!(
+            identity
+                .disable_inactive(time::Duration::days(90))
+                .await
+                .unwrap(),
+            0
+        );
+        // Ninety-one days on: the member is disabled, her sessions ended, and it is audited;
+        // the owner stays, because she is the tenant's only active owner.
+        app.clock.advance(time::Duration::days(2));
+        assert_eq!(
+            identity
+                .disable_inactive(time::Duration::days(90))
+                .await
+                .unwrap(),
+            1
+        );
+        let b = app.browser();
+        let r =
+            crate::identity::login(&b, "mia.member@example.org", "copper walrus meadow tune").await;
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        assert!(b.cookie("__Host-attest-session").is_none());
+        assert_eq!(
+            crate::mfa::audit_count(&app, "user.disabled_inactive", "success").await,
+            1
+        );
+        let statuses: Vec<String> = crate::mfa::rows(
+            &app,
+            "SELECT status FROM app_user WHERE email = $1",
+            &[crate::identity::OWNER_EMAIL],
+        )
+        .await;
+        assert_eq!(statuses, vec!["active".to_owned()]);
+        // Running again changes nothing more.
+        assert_eq!(
+            identity
+                .disable_inactive(time::Duration::days(90))
+                .await
+                .unwrap(),
+            0
+        );
+        app.shutdown().await;
+    }
+);
