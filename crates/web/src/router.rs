@@ -67,6 +67,11 @@ pub const ROUTES: &[Route] = &[
         methods: || get(assets::passkey_script),
     },
     Route {
+        path: "/static/continue.js",
+        access: Access::Public,
+        methods: || get(assets::continue_script),
+    },
+    Route {
         path: "/favicon.ico",
         access: Access::Public,
         methods: || get(assets::favicon),

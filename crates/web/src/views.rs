@@ -339,6 +339,22 @@ pub struct PasskeyView {
     pub discoverable: bool,
 }
 
+/// After a step-up: the interrupted form, sent on with its own fields only.
+#[derive(Debug, Template)]
+#[template(path = "continue.html")]
+pub struct ContinuePage {
+    /// Title.
+    pub title: &'static str,
+    /// Frame.
+    pub chrome: Chrome,
+    /// CSRF token.
+    pub csrf: String,
+    /// The interrupted form's action (validated, same origin).
+    pub action: String,
+    /// Its fields.
+    pub carry: Vec<(String, String)>,
+}
+
 /// The step-up prompt (SEC-29).
 #[derive(Debug, Template)]
 #[template(path = "reauth.html")]

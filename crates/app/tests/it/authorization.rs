@@ -307,6 +307,16 @@ both_backends!(
                 "/api/v1/account/passkeys",
                 serde_json::json!({ "ceremony": "x", "credential": {}, "user_id": "someone" }),
             ),
+            (
+                Method::PUT,
+                "/api/v1/tenant/mfa-policy",
+                serde_json::json!({ "mfa_required": true, "tenant": "another" }),
+            ),
+            (
+                Method::POST,
+                "/api/v1/account/mfa/totp/confirm",
+                serde_json::json!({ "code": "123456", "user": "someone" }),
+            ),
         ] {
             let r = owner.api(method, path, Some(body)).await;
             assert!(r.status().is_client_error(), "{path}: {}", r.status());

@@ -5,6 +5,7 @@ use axum::response::{IntoResponse, Response};
 
 const STYLESHEET: &str = include_str!("../../static/attest.css");
 const PASSKEY_SCRIPT: &str = include_str!("../../static/passkey.js");
+const CONTINUE_SCRIPT: &str = include_str!("../../static/continue.js");
 
 /// A public, cacheable text asset.
 fn asset(body: &'static str, content_type: &'static str) -> Response {
@@ -26,6 +27,11 @@ pub async fn stylesheet() -> Response {
 /// `GET /static/passkey.js`: the passkey pages' only script (CSP `script-src 'self'`).
 pub async fn passkey_script() -> Response {
     asset(PASSKEY_SCRIPT, "text/javascript; charset=utf-8")
+}
+
+/// `GET /static/continue.js`: sends an interrupted form on after a step-up.
+pub async fn continue_script() -> Response {
+    asset(CONTINUE_SCRIPT, "text/javascript; charset=utf-8")
 }
 
 /// `GET /favicon.ico`: no icon, and browsers should not ask again.

@@ -26,7 +26,8 @@ use crate::routes::account::when;
 use crate::routes::auth::safe_next;
 use crate::routes::{came_from, identity_error_json, reauth_redirect, see_other};
 use crate::views::{
-    self, Chrome, EnrolmentView, PasskeyView, ReauthPage, SecondFactorPage, SecurityPage,
+    self, Chrome, ContinuePage, EnrolmentView, PasskeyView, ReauthPage, SecondFactorPage,
+    SecurityPage,
 };
 
 fn internal(e: &IdentityError) -> AppError {
@@ -443,7 +444,12 @@ pub async fn start_totp(
 
 /// A code.
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct CodeForm {
+    /// The form's CSRF field (the middleware checks it); nothing else unknown is accepted,
+    /// in a form or JSON (SEC-37).
+    #[serde(default, rename = "csrf_token")]
+    _csrf_token: Option<serde::de::IgnoredAny>,
     code: String,
 }
 
@@ -520,7 +526,12 @@ pub async fn regenerate_codes(
 
 /// The organisation's MFA policy.
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PolicyForm {
+    /// The form's CSRF field (the middleware checks it); nothing else unknown is accepted,
+    /// in a form or JSON (SEC-37).
+    #[serde(default, rename = "csrf_token")]
+    _csrf_token: Option<serde::de::IgnoredAny>,
     mfa_required: bool,
 }
 
@@ -743,9 +754,9 @@ async fn do_reauth(
     state.identity.reauthenticate(session, proof, origin).await
 }
 
-/// `POST /reauth`: then back to where the user was, or, with `?continue=…`, a `307` that
-/// makes the browser re-send the interrupted form (its fields are carried in this one) to
-/// its action (SEC-29).
+/// `POST /reauth`: then back to where the user was, or, with `?continue=…`, a page whose
+/// form sends the interrupted form's own fields (carried in this one) on to its action; a
+/// static script submits it at once, and without script it is one click (SEC-29).
 ///
 /// # Errors
 /// Only on internal failure.
@@ -776,16 +787,30 @@ pub async fn reauth(
         .map(|c| safe_next(Some(c)))
         .filter(|c| c != "/");
     match do_reauth(&state, &ctx, &session, form).await {
-        Ok(()) => Ok(match &continue_to {
+        Ok(()) => match continue_to {
+            // The interrupted form goes on with its own fields only: never the proof just
+            // given, the method or anything else of this prompt.
             Some(action) => {
-                let mut r = StatusCode::TEMPORARY_REDIRECT.into_response();
-                if let Ok(v) = HeaderValue::from_str(action) {
-                    r.headers_mut().insert(header::LOCATION, v);
-                }
-                r
+                let carry = fields
+                    .into_iter()
+                    .filter(|(k, _)| crate::middleware::step_up::carried(k))
+                    .collect();
+                let (chrome, _) = chrome(&state, &session).await?;
+                let mut r = views::html(
+                    StatusCode::OK,
+                    &ContinuePage {
+                        title: "Confirmed",
+                        chrome,
+                        csrf: session.csrf_token.clone(),
+                        action,
+                        carry,
+                    },
+                )?;
+                tag(&mut r, &session);
+                Ok(r)
             }
-            None => see_other(&next),
-        }),
+            None => Ok(see_other(&next)),
+        },
         Err(e) => {
             let (status, message) = match &e {
                 IdentityError::InvalidCode if method == "passkey" => (

@@ -670,7 +670,12 @@ pub async fn settings(
 /// The settings form (and JSON body). `client_secret` is write-only: empty keeps the stored
 /// one.
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SettingsForm {
+    /// The form's CSRF field (the middleware checks it); nothing else unknown is accepted,
+    /// in a form or JSON (SEC-37).
+    #[serde(default, rename = "csrf_token")]
+    _csrf_token: Option<serde::de::IgnoredAny>,
     display_name: String,
     issuer: String,
     client_id: String,
