@@ -36,6 +36,7 @@ macro_rules! on_pool {
     };
 }
 
+pub mod api_token;
 pub mod audit;
 pub mod data_key;
 pub mod identity;

@@ -149,6 +149,8 @@ pub struct Identity {
     pub(crate) keys: Arc<KeyService>,
     /// The WebAuthn relying party; `None` when passkeys are off (an IP-address origin).
     pub(crate) webauthn: Option<Arc<webauthn_rs::Webauthn>>,
+    /// Request limits of API tokens (SEC-78).
+    pub(crate) api_limits: Arc<crate::authn::api_tokens::ApiLimits>,
 }
 
 pub(crate) fn validate_name(
@@ -217,6 +219,7 @@ impl Identity {
             reset_ip_limiter: Arc::new(IpLimiter::new(20, 3600)),
             mailer,
             webauthn: None,
+            api_limits: crate::authn::api_tokens::limits(),
         }
     }
 

@@ -89,6 +89,22 @@ fn urlencode(s: &str) -> String {
 /// Requests sent by scripts on a timer set this header; they do not extend the idle time.
 pub const BACKGROUND_HEADER: &str = "x-attest-background";
 
+/// The bearer token of a request (`Authorization: Bearer …`), if any.
+#[must_use]
+pub fn bearer(headers: &axum::http::HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+}
+
+/// Hands a session the route policy verified (from an API token) to the handler.
+pub(crate) fn accept_checked(parts: &mut Parts, session: VerifiedSession) {
+    parts.extensions.insert(Checked(session));
+}
+
 /// A session the route policy (`policy::enforce`) verified for this request, so extractors
 /// do not look it up a second time.
 #[derive(Debug, Clone)]

@@ -11,14 +11,18 @@
 //! The domain still checks each object and action (SEC-32): this layer is the first wall,
 //! not the only one.
 
+use attest_domain::authn::api_tokens::{TokenFailure, TokenScope};
+use attest_domain::authn::sessions::VerifiedSession;
 use attest_types::Role;
 use axum::extract::{Request, State};
-use axum::http::StatusCode;
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::AppState;
-use crate::auth::authenticate_request;
+use crate::auth::{accept_checked, authenticate_request, bearer};
+use crate::cookies;
 use crate::error::{Format, error_code_response};
 use crate::middleware::RequestContext;
 
@@ -44,7 +48,8 @@ impl Access {
     }
 }
 
-/// The middleware that applies a route's [`Access`] before its handler runs.
+/// The middleware that applies a route's [`Access`] before its handler runs. An API route
+/// called with `Authorization: Bearer` and no session cookie is authenticated by its token.
 pub async fn enforce(
     State((state, access)): State<(AppState, Access)>,
     request: Request,
@@ -54,20 +59,80 @@ pub async fn enforce(
         return next.run(request).await;
     }
     let (mut parts, body) = request.into_parts();
-    let session = match authenticate_request(&mut parts, &state, access == Access::Enrolling).await
-    {
-        Ok(s) => s,
-        Err(rejection) => return rejection.into_response(),
+    let request_id = parts
+        .extensions
+        .get::<RequestContext>()
+        .map_or_else(attest_types::RequestId::new_random, |c| c.request_id);
+    let format = Format::negotiate(parts.uri.path(), &parts.headers);
+    let token_request = parts.uri.path().starts_with("/api/v1/")
+        && cookies::get(&parts.headers, cookies::SESSION).is_none()
+        && bearer(&parts.headers).is_some();
+    let session = if token_request {
+        match by_token(&state, &parts).await {
+            Ok(s) => {
+                // A read-only token only reads (SEC-77).
+                if s.token_scope == Some(TokenScope::Read)
+                    && !matches!(parts.method, Method::GET | Method::HEAD)
+                {
+                    return error_code_response(
+                        StatusCode::FORBIDDEN,
+                        "insufficient_scope",
+                        request_id,
+                        Format::Json,
+                    );
+                }
+                accept_checked(&mut parts, s.clone());
+                s
+            }
+            Err(r) => return r,
+        }
+    } else {
+        match authenticate_request(&mut parts, &state, access == Access::Enrolling).await {
+            Ok(s) => s,
+            Err(rejection) => return rejection.into_response(),
+        }
     };
     if access == Access::TenantAdmin
         && !matches!(session.tenant, Some((_, Role::Owner | Role::Admin)))
     {
-        let request_id = parts
-            .extensions
-            .get::<RequestContext>()
-            .map_or_else(attest_types::RequestId::new_random, |c| c.request_id);
-        let format = Format::negotiate(parts.uri.path(), &parts.headers);
         return error_code_response(StatusCode::FORBIDDEN, "forbidden", request_id, format);
     }
     next.run(Request::from_parts(parts, body)).await
+}
+
+/// Authenticates an API request by its bearer token (SEC-77): 401 `invalid_token` with a
+/// `WWW-Authenticate` challenge, or 429 with `Retry-After` over a limit (SEC-78).
+async fn by_token(state: &AppState, parts: &Parts) -> Result<VerifiedSession, Response> {
+    let context = parts.extensions.get::<RequestContext>();
+    let request_id = context.map_or_else(attest_types::RequestId::new_random, |c| c.request_id);
+    let ip = context.map(|c| c.client_ip);
+    let token = bearer(&parts.headers).unwrap_or_default();
+    match state.identity.authenticate_api_token(token, ip).await {
+        Ok(s) => Ok(s),
+        Err(TokenFailure::Invalid) => {
+            let mut r = error_code_response(
+                StatusCode::UNAUTHORIZED,
+                "invalid_token",
+                request_id,
+                Format::Json,
+            );
+            r.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer error=\"invalid_token\""),
+            );
+            Err(r)
+        }
+        Err(TokenFailure::Throttled(wait)) => {
+            let mut r = error_code_response(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                request_id,
+                Format::Json,
+            );
+            if let Ok(v) = HeaderValue::from_str(&wait.whole_seconds().max(1).to_string()) {
+                r.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            Err(r)
+        }
+    }
 }

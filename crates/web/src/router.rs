@@ -19,7 +19,9 @@ use crate::AppState;
 use crate::error::AppError;
 use crate::middleware::{csrf, frame, limits, step_up};
 use crate::policy::{self, Access};
-use crate::routes::{account, assets, auth, email, health, home, mfa, onboarding, passkeys, sso};
+use crate::routes::{
+    account, assets, auth, email, health, home, mfa, onboarding, passkeys, sso, tokens,
+};
 
 /// One route: its path, who may call it, and its handlers.
 #[derive(Debug)]
@@ -385,6 +387,26 @@ pub const ROUTES: &[Route] = &[
         path: "/api/v1/tenant/sso",
         access: Access::TenantAdmin,
         methods: || get(sso::api_get).put(sso::api_put),
+    },
+    Route {
+        path: "/account/tokens",
+        access: Access::SignedIn,
+        methods: || get(tokens::page).post(tokens::create_form),
+    },
+    Route {
+        path: "/account/tokens/{id}/revoke",
+        access: Access::SignedIn,
+        methods: || post(tokens::revoke_form),
+    },
+    Route {
+        path: "/api/v1/account/tokens",
+        access: Access::SignedIn,
+        methods: || get(tokens::api_list).post(tokens::api_create),
+    },
+    Route {
+        path: "/api/v1/account/tokens/{id}",
+        access: Access::SignedIn,
+        methods: || delete(tokens::api_revoke),
     },
 ];
 

@@ -432,3 +432,42 @@ pub struct SecurityPage {
     /// For owners and admins: whether the tenant requires MFA of everyone.
     pub tenant_policy: Option<bool>,
 }
+
+/// A token in the list.
+#[derive(Debug, Clone)]
+pub struct TokenView {
+    /// Id.
+    pub id: String,
+    /// Label.
+    pub name: String,
+    /// `read` or `write`.
+    pub scope: String,
+    /// Expiry.
+    pub expires: String,
+    /// Last use, or "never".
+    pub last_used: String,
+    /// Neither revoked nor expired.
+    pub live: bool,
+    /// "revoked" or "expired" when not live.
+    pub state: &'static str,
+}
+
+/// The API tokens page.
+#[derive(Debug, Template)]
+#[template(path = "tokens.html")]
+pub struct TokensPage {
+    /// Title.
+    pub title: &'static str,
+    /// Frame.
+    pub chrome: Chrome,
+    /// CSRF token.
+    pub csrf: String,
+    /// The user's tokens.
+    pub tokens: Vec<TokenView>,
+    /// A token just made, shown once.
+    pub new_token: Option<String>,
+    /// A confirmation.
+    pub message: Option<String>,
+    /// Field errors.
+    pub errors: Vec<(String, String)>,
+}

@@ -64,6 +64,9 @@ pub struct VerifiedSession {
     pub reauth_at: OffsetDateTime,
     /// What the session may do.
     pub standing: Standing,
+    /// `Some` when the request came with an API token instead of a browser session: what
+    /// the token may do (SEC-77).
+    pub token_scope: Option<super::api_tokens::TokenScope>,
 }
 
 /// What a session may do (SEC-12). A session that must first enrol a second factor reaches
@@ -192,6 +195,7 @@ pub async fn start(
         second_factor,
         reauth_at: now,
         standing,
+        token_scope: None,
     };
     Ok((SessionToken(Zeroizing::new(token)), verified))
 }
@@ -276,6 +280,7 @@ pub async fn authenticate(
         second_factor: row.second_factor,
         reauth_at: row.reauth_at.unwrap_or(row.created_at),
         standing,
+        token_scope: None,
     })
 }
 

@@ -61,22 +61,25 @@ pub fn wait(
     (now < start + WINDOW && now < next).then(|| next - now)
 }
 
-/// Per-address attempt counter (fixed windows).
+/// Per-key attempt counter (fixed windows), in memory.
 #[derive(Debug)]
-pub struct IpLimiter {
+pub struct Limiter<K> {
     limit: u32,
     window_secs: i64,
-    windows: Mutex<HashMap<IpAddr, (i64, u32)>>,
+    windows: Mutex<HashMap<K, (i64, u32)>>,
 }
 
-impl Default for IpLimiter {
+/// Per-address attempt counter.
+pub type IpLimiter = Limiter<IpAddr>;
+
+impl Default for Limiter<IpAddr> {
     fn default() -> Self {
         Self::new(PER_IP_PER_MINUTE, 60)
     }
 }
 
-impl IpLimiter {
-    /// At most `limit` attempts per address per `window_secs`.
+impl<K: std::hash::Hash + Eq> Limiter<K> {
+    /// At most `limit` attempts per key per `window_secs`.
     #[must_use]
     pub fn new(limit: u32, window_secs: i64) -> Self {
         Self {
@@ -86,11 +89,11 @@ impl IpLimiter {
         }
     }
 
-    /// Counts an attempt; `Err(retry_after)` when the address is over the limit.
+    /// Counts an attempt; `Err(retry_after)` when the key is over the limit.
     ///
     /// # Errors
     /// The time until the next window starts.
-    pub fn hit(&self, ip: IpAddr, now: OffsetDateTime) -> Result<(), Duration> {
+    pub fn hit(&self, ip: K, now: OffsetDateTime) -> Result<(), Duration> {
         let minute = now.unix_timestamp().div_euclid(self.window_secs);
         let mut windows = self.windows.lock().unwrap_or_else(PoisonError::into_inner);
         if windows.len() > 100_000 {

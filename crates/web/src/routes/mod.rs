@@ -10,6 +10,7 @@ pub mod mfa;
 pub mod onboarding;
 pub mod passkeys;
 pub mod sso;
+pub mod tokens;
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse as _, Response};
