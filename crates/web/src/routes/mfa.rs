@@ -24,7 +24,7 @@ use crate::middleware::csrf::CsrfToken;
 use crate::routes::account::chrome;
 use crate::routes::account::when;
 use crate::routes::auth::safe_next;
-use crate::routes::{came_from, identity_error_json, reauth_redirect, see_other};
+use crate::routes::{came_from, identity_error_json, see_other};
 use crate::views::{
     self, Chrome, ContinuePage, EnrolmentView, PasskeyView, ReauthPage, SecondFactorPage,
     SecurityPage,
@@ -346,11 +346,9 @@ pub(crate) async fn security_error(
 ) -> Result<Response, AppError> {
     let (status, message) = match e {
         IdentityError::ReauthRequired => {
-            let next = "/account/security".to_owned();
-            let mut r = reauth_redirect(&next);
-            r.extensions_mut()
-                .insert(crate::middleware::step_up::ReauthNeeded { next });
-            return Ok(r);
+            return Ok(crate::routes::inline_step_up(
+                "/account/security".to_owned(),
+            ));
         }
         IdentityError::InvalidCode => (
             StatusCode::UNAUTHORIZED,
@@ -1057,11 +1055,5 @@ pub fn step_up_response(
             format,
         );
     }
-    let next = came_from(headers, fallback);
-    // The step-up layer turns this into the page that carries the form on; a request it did
-    // not keep (not a form) follows the redirect instead.
-    let mut r = reauth_redirect(&next);
-    r.extensions_mut()
-        .insert(crate::middleware::step_up::ReauthNeeded { next });
-    r
+    crate::routes::inline_step_up(came_from(headers, fallback))
 }

@@ -116,3 +116,13 @@ pub(crate) fn signed_in(
     };
     with_session_cookie(r, token)
 }
+
+/// The answer of a browser form whose action needs a fresh proof (SEC-29): the step-up
+/// layer turns it into the prompt that carries the form on; a request it did not keep (not a
+/// form) follows the redirect to the prompt instead, coming back to `next`.
+pub(crate) fn inline_step_up(next: String) -> Response {
+    let mut r = reauth_redirect(&next);
+    r.extensions_mut()
+        .insert(crate::middleware::step_up::ReauthNeeded { next });
+    r
+}

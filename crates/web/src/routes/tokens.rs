@@ -15,7 +15,7 @@ use crate::auth::{SignedIn, client_of, tag};
 use crate::error::AppError;
 use crate::middleware::RequestContext;
 use crate::routes::account::{chrome, when};
-use crate::routes::{identity_error_json, reauth_redirect};
+use crate::routes::identity_error_json;
 use crate::views::{self, TokenView, TokensPage};
 
 fn internal(e: &IdentityError) -> AppError {
@@ -161,11 +161,7 @@ pub async fn create_form(
             .await
         }
         Err(IdentityError::ReauthRequired) => {
-            let next = "/account/tokens".to_owned();
-            let mut r = reauth_redirect(&next);
-            r.extensions_mut()
-                .insert(crate::middleware::step_up::ReauthNeeded { next });
-            Ok(r)
+            Ok(crate::routes::inline_step_up("/account/tokens".to_owned()))
         }
         Err(IdentityError::Invalid { field, message, .. }) => {
             page_with(
