@@ -811,7 +811,7 @@ test('Attest in a browser: bootstrap, second factor, invite, accept, sign in, si
       assert.ok(credentials[0].signCount >= 1, 'the authenticator signed');
     });
 
-    await step('the single sign-on settings and sign-in pages are accessible', async () => {
+    await step('the single sign-on and API token pages are accessible', async () => {
       const settings = await page.goto(`${server.origin}/tenant/sso`);
       assert.equal(settings.status(), 200);
       await page.getByRole('heading', { name: 'Single sign-on', level: 1 }).waitFor();
@@ -821,6 +821,10 @@ test('Attest in a browser: bootstrap, second factor, invite, accept, sign in, si
       const signin = await page.goto(`${server.origin}/sso`);
       assert.equal(signin.status(), 200);
       await accessible('/sso');
+      const tokens = await page.goto(`${server.origin}/account/tokens`);
+      assert.equal(tokens.status(), 200);
+      await page.getByRole('heading', { name: 'API tokens', level: 1 }).waitFor();
+      await accessible('/account/tokens');
       await page.goto(`${server.origin}/`);
     });
 
