@@ -87,10 +87,22 @@ pub async fn enforce(
             Err(r) => return r,
         }
     } else {
-        match authenticate_request(&mut parts, &state, access == Access::Enrolling).await {
-            Ok(s) => s,
-            Err(rejection) => return rejection.into_response(),
+        let session =
+            match authenticate_request(&mut parts, &state, access == Access::Enrolling).await {
+                Ok(s) => s,
+                Err(rejection) => return rejection.into_response(),
+            };
+        // The API's request limits apply to scripts using a session too (SEC-78).
+        if parts.uri.path().starts_with("/api/v1/") {
+            let ip = parts
+                .extensions
+                .get::<RequestContext>()
+                .map(|c| c.client_ip);
+            if let Err(wait) = state.identity.count_api_request(session.user, ip) {
+                return too_many(request_id, wait);
+            }
         }
+        session
     };
     if access == Access::TenantAdmin
         && !matches!(session.tenant, Some((_, Role::Owner | Role::Admin)))
@@ -122,17 +134,20 @@ async fn by_token(state: &AppState, parts: &Parts) -> Result<VerifiedSession, Re
             );
             Err(r)
         }
-        Err(TokenFailure::Throttled(wait)) => {
-            let mut r = error_code_response(
-                StatusCode::TOO_MANY_REQUESTS,
-                "rate_limited",
-                request_id,
-                Format::Json,
-            );
-            if let Ok(v) = HeaderValue::from_str(&wait.whole_seconds().max(1).to_string()) {
-                r.headers_mut().insert(header::RETRY_AFTER, v);
-            }
-            Err(r)
-        }
+        Err(TokenFailure::Throttled(wait)) => Err(too_many(request_id, wait)),
     }
+}
+
+/// 429 `rate_limited` with `Retry-After` (SEC-78).
+fn too_many(request_id: attest_types::RequestId, wait: time::Duration) -> Response {
+    let mut r = error_code_response(
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate_limited",
+        request_id,
+        Format::Json,
+    );
+    if let Ok(v) = HeaderValue::from_str(&wait.whole_seconds().max(1).to_string()) {
+        r.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    r
 }

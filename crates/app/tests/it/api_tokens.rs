@@ -261,3 +261,38 @@ both_backends!(
         app.shutdown().await;
     }
 );
+
+both_backends!(
+    sec_78_a_script_using_a_session_shares_the_users_api_limit,
+    |backend| async move {
+        let app = TestApp::start(backend).await;
+        let owner = bootstrap(&app).await;
+        let limit = attest_domain::authn::api_tokens::PER_USER_PER_MINUTE;
+        let mut statuses = Vec::new();
+        for _ in 0..=limit {
+            statuses.push(owner.get_json("/api/v1/account/sessions").await.status());
+        }
+        // The bootstrap and enrolment already spent a few of this minute's requests.
+        let first_refusal = statuses
+            .iter()
+            .position(|s| *s == StatusCode::TOO_MANY_REQUESTS)
+            .expect("the user's limit is reached");
+        assert!(
+            statuses[..first_refusal]
+                .iter()
+                .all(|s| *s == StatusCode::OK)
+        );
+        assert!(first_refusal as u32 >= limit - 10, "{first_refusal}");
+        let r = owner.get_json("/api/v1/account").await;
+        assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert!(r.headers().contains_key("retry-after"));
+        // Pages are not counted, and the next minute the API answers again.
+        assert_eq!(owner.get("/account").await.status(), StatusCode::OK);
+        app.clock.advance(Duration::seconds(61));
+        assert_eq!(
+            owner.get_json("/api/v1/account").await.status(),
+            StatusCode::OK
+        );
+        app.shutdown().await;
+    }
+);

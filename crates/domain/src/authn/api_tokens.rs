@@ -365,6 +365,21 @@ impl Identity {
     }
 }
 
+impl Identity {
+    /// Counts an API request made with a browser session against the user's and the
+    /// address's limits (SEC-78), the same budgets token requests use.
+    ///
+    /// # Errors
+    /// The time to wait when over a limit.
+    pub fn count_api_request(&self, user: UserId, ip: Option<IpAddr>) -> Result<(), Duration> {
+        let now = self.clock.now();
+        if let Some(ip) = ip {
+            self.api_limits.ip.hit(ip, now)?;
+        }
+        self.api_limits.user.hit(user, now)
+    }
+}
+
 /// The limits, shared by clones of the identity service.
 pub(crate) fn limits() -> Arc<ApiLimits> {
     Arc::new(ApiLimits::default())
