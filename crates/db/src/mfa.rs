@@ -448,3 +448,22 @@ pub async fn set_email(tx: &mut Tx, user: UserId, email: &str) -> Result<(), DbE
     });
     Ok(())
 }
+
+/// Which second factors a user has, in one round trip: (a confirmed TOTP authenticator,
+/// at least one passkey).
+///
+/// # Errors
+/// On database failure.
+pub async fn second_factors(db: &Db, user: UserId) -> Result<(bool, bool), DbError> {
+    let (totp, passkeys): (i64, i64) = on_pool!(db, |pool| {
+        sqlx::query_as(
+            "SELECT \
+             (SELECT count(*) FROM totp_factor WHERE user_id = $1 AND confirmed_at IS NOT NULL), \
+             (SELECT count(*) FROM passkey WHERE user_id = $1)",
+        )
+        .bind(user.as_uuid())
+        .fetch_one(pool)
+        .await?
+    });
+    Ok((totp > 0, passkeys > 0))
+}

@@ -226,20 +226,13 @@ impl Identity {
 
     /// Whether a user has a confirmed second factor.
     pub(crate) async fn has_second_factor(&self, user: UserId) -> Result<bool, IdentityError> {
-        Ok(mfa::totp_of(&self.db, user)
-            .await?
-            .is_some_and(|t| t.confirmed_at.is_some())
-            || passkey::count_of_user(&self.db, user).await? > 0)
+        let (totp, passkey) = self.factor_methods(user).await?;
+        Ok(totp || passkey)
     }
 
     /// The second factors a user can answer the prompt with: (TOTP, passkey).
     async fn factor_methods(&self, user: UserId) -> Result<(bool, bool), IdentityError> {
-        Ok((
-            mfa::totp_of(&self.db, user)
-                .await?
-                .is_some_and(|t| t.confirmed_at.is_some()),
-            passkey::count_of_user(&self.db, user).await? > 0,
-        ))
+        Ok(mfa::second_factors(&self.db, user).await?)
     }
 
     /// The standing of a new session of a user without a second factor proof.
