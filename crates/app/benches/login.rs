@@ -95,7 +95,7 @@ fn main() {
             let identity = &app.state().identity;
             identity.create_tenant("Bench", Actor::Operator).await.unwrap();
             identity
-                .create_member("Bench", "bench@example.org", "Bench User", Role::Member, Zeroizing::new(PASSWORD.to_owned()), Actor::Operator)
+                .create_member("Bench", "bench@example.org", "Bench User", Role::Contributor, Zeroizing::new(PASSWORD.to_owned()), Actor::Operator)
                 .await
                 .unwrap();
             let hasher = Arc::new(PasswordHasher::new(PasswordParams::default(), Arc::clone(&app.launched().pepper)).unwrap());

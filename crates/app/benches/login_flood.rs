@@ -73,7 +73,7 @@ fn main() {
         let identity = &app.state().identity;
         identity.create_tenant("Bench", Actor::Operator).await.unwrap();
         identity
-            .create_member("Bench", "reader@example.org", "Reader", Role::Member, Zeroizing::new(PASSWORD.to_owned()), Actor::Operator)
+            .create_member("Bench", "reader@example.org", "Reader", Role::Contributor, Zeroizing::new(PASSWORD.to_owned()), Actor::Operator)
             .await
             .unwrap();
         let reader = app.browser();

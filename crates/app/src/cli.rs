@@ -116,7 +116,7 @@ pub enum AdminAction {
         /// The user's name (default: the email's local part).
         #[arg(long)]
         name: Option<String>,
-        /// owner, admin or member.
+        /// owner, admin, manager, contributor, auditor or external.
         #[arg(long)]
         role: String,
         /// Read the password from standard input (required: it never goes on the command line).

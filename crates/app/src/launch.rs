@@ -202,6 +202,11 @@ pub async fn launch(l: Launch) -> Result<Launched, LaunchError> {
                     Ok(n) => tracing::info!(disabled = n, "disabled inactive users"),
                     Err(e) => tracing::error!(error = %e, "could not disable inactive users"),
                 }
+                match sweeper.end_expired_memberships().await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(ended = n, "ended expired memberships"),
+                    Err(e) => tracing::error!(error = %e, "could not end expired memberships"),
+                }
             }
         });
     }

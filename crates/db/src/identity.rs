@@ -183,7 +183,7 @@ pub async fn insert_membership(
 ) -> Result<(), DbError> {
     on_tx!(tx, |conn| {
         sqlx::query(
-            "INSERT INTO membership (tenant_id, user_id, role, created_at) VALUES ($1, $2, $3, $4)",
+            "INSERT INTO membership (tenant_id, user_id, role, created_at, shared_only) VALUES ($1, $2, $3, $4, $3 = 'external')",
         )
         .bind(tenant.as_uuid())
         .bind(user.as_uuid())
@@ -214,8 +214,19 @@ pub async fn memberships_of(db: &Db, user: UserId) -> Result<Vec<MembershipRow>,
     }))
 }
 
-/// A user's role in one tenant and whether that tenant requires a second factor: what each
-/// request's session check needs, in one query.
+/// A live membership as each request's session check needs it, in one query.
+#[derive(Debug, Clone, FromRow)]
+pub struct MembershipCheck {
+    /// The role.
+    pub role: String,
+    /// Whether the tenant requires a second factor.
+    pub mfa_required: bool,
+    /// Whether the member sees only what is shared with them.
+    pub shared_only: bool,
+}
+
+/// A user's live membership of one tenant: none when there is none or its end date
+/// (`access_until`) has passed at `now`.
 ///
 /// # Errors
 /// On database failure.
@@ -223,17 +234,38 @@ pub async fn membership_in(
     db: &Db,
     user: UserId,
     tenant: Uuid,
-) -> Result<Option<(String, bool)>, DbError> {
+    now: OffsetDateTime,
+) -> Result<Option<MembershipCheck>, DbError> {
     Ok(on_pool!(db, |pool| {
         sqlx::query_as(
-            "SELECT m.role, t.mfa_required FROM membership m JOIN tenant t ON t.id = m.tenant_id \
-             WHERE m.user_id = $1 AND m.tenant_id = $2",
+            "SELECT m.role, t.mfa_required, m.shared_only FROM membership m \
+             JOIN tenant t ON t.id = m.tenant_id \
+             WHERE m.user_id = $1 AND m.tenant_id = $2 \
+             AND (m.access_until IS NULL OR m.access_until > $3)",
         )
         .bind(user.as_uuid())
         .bind(tenant)
+        .bind(now)
         .fetch_optional(pool)
         .await?
     }))
+}
+
+/// Whether a member sees only what is shared with them.
+///
+/// # Errors
+/// On database failure.
+pub async fn shared_only_in(tx: &mut Tx, tenant: TenantId, user: UserId) -> Result<bool, DbError> {
+    let found: Option<bool> = on_tx!(tx, |conn| {
+        sqlx::query_scalar(
+            "SELECT shared_only FROM membership WHERE tenant_id = $1 AND user_id = $2",
+        )
+        .bind(tenant.as_uuid())
+        .bind(user.as_uuid())
+        .fetch_optional(&mut *conn)
+        .await?
+    });
+    Ok(found.unwrap_or(true))
 }
 
 /// A session as stored.
@@ -525,6 +557,63 @@ pub struct TokenRow {
     pub expires_at: OffsetDateTime,
     /// When it was used.
     pub used_at: Option<OffsetDateTime>,
+    /// An invitation's end date for the membership.
+    pub access_until: Option<OffsetDateTime>,
+    /// An invitation's audit-scope limit.
+    pub shared_only: bool,
+}
+
+/// Limits on a membership beyond its role: an end date, and seeing only what is shared.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MembershipLimits {
+    /// The membership ends then.
+    pub access_until: Option<OffsetDateTime>,
+    /// The member sees only what is shared with them (always for externals).
+    pub shared_only: bool,
+}
+
+/// Sets a membership's limits (externals always keep `shared_only`).
+///
+/// # Errors
+/// On database failure.
+pub async fn set_membership_limits(
+    tx: &mut Tx,
+    tenant: TenantId,
+    user: UserId,
+    limits: MembershipLimits,
+) -> Result<(), DbError> {
+    on_tx!(tx, |conn| {
+        sqlx::query(
+            "UPDATE membership SET access_until = $3, shared_only = ($4 OR role = 'external') \
+             WHERE tenant_id = $1 AND user_id = $2",
+        )
+        .bind(tenant.as_uuid())
+        .bind(user.as_uuid())
+        .bind(limits.access_until)
+        .bind(limits.shared_only)
+        .execute(&mut *conn)
+        .await?;
+    });
+    Ok(())
+}
+
+/// Removes memberships whose end date has passed; returns `(tenant, user, role)` of each.
+///
+/// # Errors
+/// On database failure.
+pub async fn delete_ended_memberships(
+    tx: &mut Tx,
+    now: OffsetDateTime,
+) -> Result<Vec<(Uuid, Uuid, String)>, DbError> {
+    Ok(on_tx!(tx, |conn| {
+        sqlx::query_as(
+            "DELETE FROM membership WHERE access_until IS NOT NULL AND access_until <= $1 \
+             RETURNING tenant_id, user_id, role",
+        )
+        .bind(now)
+        .fetch_all(&mut *conn)
+        .await?
+    }))
 }
 
 /// A new one-time token.
@@ -548,6 +637,8 @@ pub struct NewToken<'a> {
     pub now: OffsetDateTime,
     /// Expiry.
     pub expires_at: OffsetDateTime,
+    /// An invitation's membership limits.
+    pub limits: MembershipLimits,
 }
 
 /// Stores a one-time token.
@@ -558,8 +649,8 @@ pub async fn insert_token(tx: &mut Tx, t: &NewToken<'_>) -> Result<Uuid, DbError
     let id = Uuid::new_v4();
     on_tx!(tx, |conn| {
         sqlx::query(
-            "INSERT INTO one_time_token (id, purpose, token_hash, tenant_id, user_id, email, role, created_by, created_at, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            "INSERT INTO one_time_token (id, purpose, token_hash, tenant_id, user_id, email, role, created_by, created_at, expires_at, access_until, shared_only) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
         )
         .bind(id)
         .bind(t.purpose)
@@ -571,6 +662,8 @@ pub async fn insert_token(tx: &mut Tx, t: &NewToken<'_>) -> Result<Uuid, DbError
         .bind(t.created_by.map(|x| x.as_uuid()))
         .bind(t.now)
         .bind(t.expires_at)
+        .bind(t.limits.access_until)
+        .bind(t.limits.shared_only)
         .execute(&mut *conn)
         .await?;
     });
@@ -607,7 +700,7 @@ pub async fn take_token(
 ) -> Result<Option<TokenRow>, DbError> {
     let row: Option<TokenRow> = on_tx!(tx, |conn| {
         sqlx::query_as(
-            "SELECT id, purpose, tenant_id, user_id, email, role, expires_at, used_at FROM one_time_token \
+            "SELECT id, purpose, tenant_id, user_id, email, role, expires_at, used_at, access_until, shared_only FROM one_time_token \
              WHERE purpose = $1 AND token_hash = $2",
         )
         .bind(purpose)
@@ -640,7 +733,7 @@ pub async fn peek_token(
 ) -> Result<Option<TokenRow>, DbError> {
     Ok(on_pool!(db, |pool| {
         sqlx::query_as(
-            "SELECT id, purpose, tenant_id, user_id, email, role, expires_at, used_at FROM one_time_token \
+            "SELECT id, purpose, tenant_id, user_id, email, role, expires_at, used_at, access_until, shared_only FROM one_time_token \
              WHERE purpose = $1 AND token_hash = $2",
         )
         .bind(purpose)
@@ -704,8 +797,24 @@ pub async fn tenant_name(db: &Db, tenant: TenantId) -> Result<Option<String>, Db
     }))
 }
 
-/// A tenant's members: user id, name, email, role, status.
-pub type MemberRow = (Uuid, String, String, String, String);
+/// A tenant's member as listed.
+#[derive(Debug, Clone, FromRow)]
+pub struct MemberRow {
+    /// User id.
+    pub id: Uuid,
+    /// Name.
+    pub display_name: String,
+    /// Address.
+    pub email: String,
+    /// Role.
+    pub role: String,
+    /// Account status.
+    pub status: String,
+    /// The membership ends then.
+    pub access_until: Option<OffsetDateTime>,
+    /// Sees only what is shared with them.
+    pub shared_only: bool,
+}
 
 /// A tenant's members.
 ///
@@ -714,8 +823,9 @@ pub type MemberRow = (Uuid, String, String, String, String);
 pub async fn members_of(db: &Db, tenant: TenantId) -> Result<Vec<MemberRow>, DbError> {
     Ok(on_pool!(db, |pool| {
         sqlx::query_as(
-            "SELECT u.id, u.display_name, u.email, m.role, u.status FROM membership m \
-             JOIN app_user u ON u.id = m.user_id WHERE m.tenant_id = $1 ORDER BY u.display_name",
+            "SELECT u.id, u.display_name, u.email, m.role, u.status, m.access_until, m.shared_only \
+             FROM membership m JOIN app_user u ON u.id = m.user_id \
+             WHERE m.tenant_id = $1 ORDER BY u.display_name",
         )
         .bind(tenant.as_uuid())
         .fetch_all(pool)
@@ -734,13 +844,17 @@ pub async fn set_role(
     role: &str,
 ) -> Result<bool, DbError> {
     Ok(on_tx!(tx, |conn| {
-        sqlx::query("UPDATE membership SET role = $3 WHERE tenant_id = $1 AND user_id = $2")
-            .bind(tenant.as_uuid())
-            .bind(user.as_uuid())
-            .bind(role)
-            .execute(&mut *conn)
-            .await?
-            .rows_affected()
+        sqlx::query(
+            "UPDATE membership SET role = $3, \
+             shared_only = ($3 = 'external' OR ($3 = 'auditor' AND shared_only)) \
+             WHERE tenant_id = $1 AND user_id = $2",
+        )
+        .bind(tenant.as_uuid())
+        .bind(user.as_uuid())
+        .bind(role)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected()
     }) > 0)
 }
 
@@ -828,7 +942,7 @@ pub async fn purge_old_sessions(
 }
 
 /// Uses up the newest live invitation of `email` into `tenant`, if there is one, and returns
-/// its role (an invitation accepted through single sign-on).
+/// its role and limits (an invitation accepted through single sign-on).
 ///
 /// # Errors
 /// On database failure.
@@ -837,10 +951,11 @@ pub async fn take_invitation_for(
     tenant: TenantId,
     email: &str,
     now: OffsetDateTime,
-) -> Result<Option<String>, DbError> {
-    let row: Option<(Uuid, Option<String>)> = on_tx!(tx, |conn| {
+) -> Result<Option<(String, MembershipLimits)>, DbError> {
+    type Row = (Uuid, Option<String>, Option<OffsetDateTime>, bool);
+    let row: Option<Row> = on_tx!(tx, |conn| {
         sqlx::query_as(
-            "SELECT id, role FROM one_time_token \
+            "SELECT id, role, access_until, shared_only FROM one_time_token \
              WHERE purpose = 'invitation' AND tenant_id = $1 AND email = $2 \
              AND used_at IS NULL AND expires_at > $3 \
              ORDER BY created_at DESC LIMIT 1",
@@ -851,7 +966,7 @@ pub async fn take_invitation_for(
         .fetch_optional(&mut *conn)
         .await?
     });
-    let Some((id, role)) = row else {
+    let Some((id, role, access_until, shared_only)) = row else {
         return Ok(None);
     };
     let taken = on_tx!(tx, |conn| {
@@ -862,7 +977,15 @@ pub async fn take_invitation_for(
             .await?
             .rows_affected()
     });
-    Ok((taken == 1).then(|| role.unwrap_or_else(|| "member".to_owned())))
+    Ok((taken == 1).then(|| {
+        (
+            role.unwrap_or_else(|| "contributor".to_owned()),
+            MembershipLimits {
+                access_until,
+                shared_only,
+            },
+        )
+    }))
 }
 
 /// Whether `email` holds a live invitation into `tenant` (without using it).

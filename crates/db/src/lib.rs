@@ -39,12 +39,14 @@ macro_rules! on_pool {
 pub mod api_token;
 pub mod audit;
 pub mod data_key;
+pub mod document;
 pub mod identity;
 pub mod mfa;
 pub mod migrate;
 pub mod outbox;
 pub mod passkey;
 mod pool;
+pub mod share;
 pub mod sso;
 
 pub use pool::{ConnectOptions, Db, DbError, Engine, Tx};

@@ -152,6 +152,26 @@ impl Db {
         Ok(tx)
     }
 
+    /// Starts a read transaction scoped to one tenant: like [`Db::begin_for`], but on SQLite
+    /// a deferred `BEGIN`, so readers do not queue behind the write lock.
+    ///
+    /// # Errors
+    /// If no connection can be had.
+    pub async fn read_for(&self, tenant: TenantId) -> Result<Tx, DbError> {
+        let inner = match &self.inner {
+            DbInner::Sqlite(p) => TxInner::Sqlite(p.begin().await?),
+            DbInner::Pg(p) => {
+                let mut t = p.begin().await?;
+                sqlx::query("SELECT set_config('app.tenant_id', $1, true)")
+                    .bind(tenant.to_string())
+                    .execute(&mut *t)
+                    .await?;
+                TxInner::Pg(t)
+            }
+        };
+        Ok(Tx { inner })
+    }
+
     /// A trivial round trip, for readiness.
     ///
     /// # Errors

@@ -86,6 +86,7 @@ impl Identity {
                 created_by: Some(session.user),
                 now,
                 expires_at: now + EMAIL_CHANGE_VALIDITY,
+                limits: identity::MembershipLimits::default(),
             },
         )
         .await?;

@@ -272,6 +272,7 @@ impl Identity {
                 created_by: None,
                 now,
                 expires_at: now + BOOTSTRAP_VALIDITY,
+                limits: identity::MembershipLimits::default(),
             },
         )
         .await?;

@@ -1,18 +1,23 @@
 //! Use cases. No HTTP types here: callers pass the actor, the clock and the facts of the
 //! request (source address, request id) as arguments.
 //!
+//! - [`access`]: the role model's permissions, the caller as the policy sees them, and the
+//!   checked values only services hand out.
 //! - [`audit`]: the tamper-evident audit trail (record, batch read events, verify).
 //! - [`keys`]: data keys per (tenant, classification): get-or-create, seal/open, rotation.
 //! - [`health`]: readiness of the database and schema.
 
+pub mod access;
 pub mod audit;
 pub mod authn;
+pub mod documents;
 pub mod email_change;
 pub mod health;
 pub mod identity;
 pub mod keys;
 pub mod mail;
 pub mod onboarding;
+pub mod rich_text;
 
 /// The database handle, re-exported so the web layer can hold it without depending on the
 /// database crate (it only passes it back to domain functions).

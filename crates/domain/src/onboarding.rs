@@ -4,6 +4,7 @@
 
 use attest_crypto::Zeroizing;
 use attest_crypto::random;
+pub use attest_db::identity::MembershipLimits;
 use attest_db::identity::{self, NewToken};
 use attest_types::{Actor, Role, TenantId, UserId};
 use time::Duration;
@@ -50,7 +51,43 @@ fn token() -> Result<Zeroizing<String>, IdentityError> {
     random::token().map(Zeroizing::new).map_err(internal)
 }
 
+/// The longest a time-limited membership may be set to last.
+pub const MAX_ACCESS_PERIOD: Duration = Duration::days(2 * 366);
+
 impl Identity {
+    /// Checks a membership's limits for a role: an end date in the future and within two
+    /// years; the audit-scope limit only for auditors (externals always have it).
+    ///
+    /// # Errors
+    /// [`IdentityError::Invalid`] naming the field.
+    pub fn check_limits(
+        &self,
+        role: Role,
+        limits: MembershipLimits,
+    ) -> Result<MembershipLimits, IdentityError> {
+        let now = self.clock.now();
+        if let Some(until) = limits.access_until
+            && (until <= now || until > now + MAX_ACCESS_PERIOD)
+        {
+            return Err(IdentityError::Invalid {
+                field: "access_until",
+                code: "invalid_date",
+                message: "The end of access must be a future date within two years.".to_owned(),
+            });
+        }
+        if limits.shared_only && !matches!(role, Role::Auditor | Role::External) {
+            return Err(IdentityError::Invalid {
+                field: "shared_only",
+                code: "invalid_scope",
+                message: "Only auditors can be limited to what is shared with them.".to_owned(),
+            });
+        }
+        Ok(MembershipLimits {
+            shared_only: limits.shared_only || role == Role::External,
+            ..limits
+        })
+    }
+
     /// Invites an address into the session's tenant with a role. Only owners and admins
     /// invite, and nobody grants a role above their own.
     ///
@@ -62,16 +99,18 @@ impl Identity {
         session: &VerifiedSession,
         email: &str,
         role: Role,
+        limits: MembershipLimits,
         base_url: &str,
         origin: Origin,
     ) -> Result<(), IdentityError> {
         let Some((tenant, my_role)) = session.tenant else {
             return Err(IdentityError::NotFound);
         };
-        if !matches!(my_role, Role::Owner | Role::Admin) || role < my_role {
+        if !role.grantable_by(my_role) {
             return Err(IdentityError::Forbidden);
         }
         let email = validate_email(email)?;
+        let limits = self.check_limits(role, limits)?;
         if let Some(u) = identity::user_by_email(&self.db, &email).await?
             && identity::memberships_of(&self.db, UserId::from_uuid(u.id))
                 .await?
@@ -111,6 +150,7 @@ impl Identity {
                 created_by: Some(session.user),
                 now,
                 expires_at: now + INVITATION_VALIDITY,
+                limits,
             },
         )
         .await?;
@@ -243,6 +283,16 @@ impl Identity {
                     e.into()
                 }
             })?;
+        identity::set_membership_limits(
+            &mut tx,
+            tenant,
+            user,
+            identity::MembershipLimits {
+                access_until: row.access_until,
+                shared_only: row.shared_only,
+            },
+        )
+        .await?;
         let standing = self
             .standing_without_second_factor(Some((tenant, view.role)))
             .await?;
@@ -373,6 +423,7 @@ impl Identity {
                 created_by: None,
                 now,
                 expires_at: now + RESET_VALIDITY,
+                limits: identity::MembershipLimits::default(),
             },
         )
         .await?;
@@ -482,7 +533,11 @@ impl Identity {
         &self,
         session: &VerifiedSession,
     ) -> Result<(String, Vec<identity::MemberRow>), IdentityError> {
-        let (tenant, _) = session.tenant.ok_or(IdentityError::NotFound)?;
+        let (tenant, role) = session.tenant.ok_or(IdentityError::NotFound)?;
+        // SEC-36: externals cannot list members.
+        if !crate::access::Permission::ListMembers.granted_to(role) {
+            return Err(IdentityError::Forbidden);
+        }
         let name = identity::tenant_name(&self.db, tenant)
             .await?
             .ok_or(IdentityError::NotFound)?;
@@ -499,7 +554,7 @@ impl Identity {
         target: UserId,
     ) -> Result<(TenantId, Role, Role), IdentityError> {
         let (tenant, my_role) = session.tenant.ok_or(IdentityError::NotFound)?;
-        if !matches!(my_role, Role::Owner | Role::Admin) {
+        if !my_role.manages_members() {
             return Err(IdentityError::Forbidden);
         }
         let target_role: Role = identity::role_in(&self.db, tenant, target)
@@ -526,7 +581,7 @@ impl Identity {
         origin: Origin,
     ) -> Result<(), IdentityError> {
         let (tenant, my_role, target_role) = self.manageable(session, target).await?;
-        if role < my_role {
+        if !role.grantable_by(my_role) {
             return Err(IdentityError::Forbidden);
         }
         // SEC-29: changing roles is a sensitive action.
@@ -704,6 +759,36 @@ impl Identity {
             disabled += 1;
         }
         Ok(disabled)
+    }
+
+    /// Removes memberships whose end date has passed (auditors after an audit, externals
+    /// after an engagement), each audited in its tenant. Access already stopped at the end
+    /// date, because every request checks it; this keeps the member list true.
+    ///
+    /// # Errors
+    /// On database failure.
+    pub async fn end_expired_memberships(&self) -> Result<usize, IdentityError> {
+        let now = self.clock.now();
+        let mut tx = self.db.begin().await?;
+        let ended = identity::delete_ended_memberships(&mut tx, now).await?;
+        for (tenant, user, role) in &ended {
+            self.audit
+                .record_in(
+                    &mut tx,
+                    AuditRecord::tenant(
+                        TenantId::from_uuid(*tenant),
+                        Actor::System,
+                        "membership.expired",
+                        Outcome::Success,
+                    )
+                    .object("user", user)
+                    .details(serde_json::json!({ "role": role })),
+                )
+                .await
+                .map_err(internal)?;
+        }
+        tx.commit().await?;
+        Ok(ended.len())
     }
 
     /// Switches the session to another of the user's tenants.

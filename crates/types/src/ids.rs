@@ -81,6 +81,14 @@ uuid_id!(
     AuditEventId
 );
 uuid_id!(
+    /// A document.
+    DocumentId
+);
+uuid_id!(
+    /// A share of one object with one member.
+    ShareId
+);
+uuid_id!(
     /// The correlation id of one HTTP request; shown in error bodies and written to logs and
     /// the audit trail so that an operator can find the matching entries.
     RequestId

@@ -6,14 +6,15 @@
 //!   static files, and `/metrics`, which checks its own bearer token);
 //! - every other route needs a live session, checked against the database here. The
 //!   verified session is handed to the handler's extractor, so the lookup happens once;
-//! - [`Access::TenantAdmin`] routes also need the owner or admin role in the session's tenant.
+//! - [`Access::Needs`] routes also need a permission of the caller's role in the session's
+//!   tenant (`attest_domain::access::Permission`: the role model in one table).
 //!
 //! The domain still checks each object and action (SEC-32): this layer is the first wall,
 //! not the only one.
 
+use attest_domain::access::Permission;
 use attest_domain::authn::api_tokens::{TokenFailure, TokenScope};
 use attest_domain::authn::sessions::VerifiedSession;
-use attest_types::Role;
 use axum::extract::{Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, Method, StatusCode, header};
@@ -36,8 +37,13 @@ pub enum Access {
     Enrolling,
     /// A session in full standing.
     SignedIn,
-    /// A session in full standing whose role in its tenant is owner or admin.
-    TenantAdmin,
+    /// A session in full standing whose role in its tenant has this permission.
+    Needs(Permission),
+}
+
+impl Access {
+    /// Owners and admins: the tenant's settings and its members.
+    pub const TENANT_ADMIN: Self = Self::Needs(Permission::ManageTenant);
 }
 
 impl Access {
@@ -104,8 +110,10 @@ pub async fn enforce(
         }
         session
     };
-    if access == Access::TenantAdmin
-        && !matches!(session.tenant, Some((_, Role::Owner | Role::Admin)))
+    if let Access::Needs(permission) = access
+        && !session
+            .tenant
+            .is_some_and(|(_, role)| permission.granted_to(role))
     {
         return error_code_response(StatusCode::FORBIDDEN, "forbidden", request_id, format);
     }

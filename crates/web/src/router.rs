@@ -20,8 +20,9 @@ use crate::error::AppError;
 use crate::middleware::{csrf, frame, limits, step_up};
 use crate::policy::{self, Access};
 use crate::routes::{
-    account, assets, auth, email, health, home, mfa, onboarding, passkeys, sso, tokens,
+    account, assets, auth, documents, email, health, home, mfa, onboarding, passkeys, sso, tokens,
 };
+use attest_domain::access::Permission;
 
 /// One route: its path, who may call it, and its handlers.
 #[derive(Debug)]
@@ -145,7 +146,7 @@ pub const ROUTES: &[Route] = &[
     },
     Route {
         path: "/account/security/policy",
-        access: Access::TenantAdmin,
+        access: Access::TENANT_ADMIN,
         methods: || post(mfa::set_policy),
     },
     Route {
@@ -175,7 +176,7 @@ pub const ROUTES: &[Route] = &[
     },
     Route {
         path: "/api/v1/tenant/mfa-policy",
-        access: Access::TenantAdmin,
+        access: Access::TENANT_ADMIN,
         methods: || put(mfa::api_set_policy),
     },
     Route {
@@ -285,27 +286,27 @@ pub const ROUTES: &[Route] = &[
     },
     Route {
         path: "/members",
-        access: Access::SignedIn,
+        access: Access::Needs(Permission::ListMembers),
         methods: || get(onboarding::members),
     },
     Route {
         path: "/members/invite",
-        access: Access::TenantAdmin,
+        access: Access::TENANT_ADMIN,
         methods: || post(onboarding::invite),
     },
     Route {
         path: "/members/{id}/role",
-        access: Access::TenantAdmin,
+        access: Access::TENANT_ADMIN,
         methods: || post(onboarding::change_role),
     },
     Route {
         path: "/members/{id}/sessions/end",
-        access: Access::TenantAdmin,
+        access: Access::TENANT_ADMIN,
         methods: || post(onboarding::end_member_sessions),
     },
     Route {
         path: "/members/{id}/remove",
-        access: Access::TenantAdmin,
+        access: Access::TENANT_ADMIN,
         methods: || get(onboarding::remove_member_page).post(onboarding::remove_member),
     },
     Route {
@@ -375,17 +376,17 @@ pub const ROUTES: &[Route] = &[
     },
     Route {
         path: "/tenant/sso",
-        access: Access::TenantAdmin,
+        access: Access::TENANT_ADMIN,
         methods: || get(sso::settings).post(sso::save),
     },
     Route {
         path: "/tenant/sso/remove",
-        access: Access::TenantAdmin,
+        access: Access::TENANT_ADMIN,
         methods: || get(sso::remove_page).post(sso::remove),
     },
     Route {
         path: "/api/v1/tenant/sso",
-        access: Access::TenantAdmin,
+        access: Access::TENANT_ADMIN,
         methods: || get(sso::api_get).put(sso::api_put),
     },
     Route {
@@ -407,6 +408,82 @@ pub const ROUTES: &[Route] = &[
         path: "/api/v1/account/tokens/{id}",
         access: Access::SignedIn,
         methods: || delete(tokens::api_revoke),
+    },
+    // Documents: reads need a session (the domain shows each caller what they may see);
+    // writes need the permission, and the domain checks the object too.
+    Route {
+        path: "/documents",
+        access: Access::SignedIn,
+        methods: || get(documents::list_page),
+    },
+    Route {
+        path: "/documents/new",
+        access: Access::Needs(Permission::Contribute),
+        methods: || get(documents::new_page).post(documents::create_form),
+    },
+    Route {
+        path: "/documents/{id}",
+        access: Access::SignedIn,
+        methods: || get(documents::show),
+    },
+    Route {
+        path: "/documents/{id}/versions/{n}",
+        access: Access::SignedIn,
+        methods: || get(documents::show_version),
+    },
+    Route {
+        path: "/documents/{id}/edit",
+        access: Access::Needs(Permission::Contribute),
+        methods: || get(documents::edit_page).post(documents::edit),
+    },
+    Route {
+        path: "/documents/{id}/delete",
+        access: Access::Needs(Permission::Contribute),
+        methods: || get(documents::delete_page).post(documents::delete_form),
+    },
+    Route {
+        path: "/documents/{id}/shares",
+        access: Access::Needs(Permission::ManageContent),
+        methods: || post(documents::share_form),
+    },
+    Route {
+        path: "/documents/{id}/shares/{share}/revoke",
+        access: Access::Needs(Permission::ManageContent),
+        methods: || post(documents::revoke_share_form),
+    },
+    Route {
+        path: "/api/v1/documents",
+        access: Access::SignedIn,
+        methods: || get(documents::api_list).post(documents::api_create),
+    },
+    Route {
+        path: "/api/v1/documents/{id}",
+        access: Access::SignedIn,
+        methods: || {
+            get(documents::api_get)
+                .put(documents::api_put)
+                .delete(documents::api_delete)
+        },
+    },
+    Route {
+        path: "/api/v1/documents/{id}/versions",
+        access: Access::SignedIn,
+        methods: || get(documents::api_versions),
+    },
+    Route {
+        path: "/api/v1/documents/{id}/versions/{n}",
+        access: Access::SignedIn,
+        methods: || get(documents::api_version),
+    },
+    Route {
+        path: "/api/v1/documents/{id}/shares",
+        access: Access::Needs(Permission::ManageContent),
+        methods: || get(documents::api_shares).post(documents::api_share),
+    },
+    Route {
+        path: "/api/v1/documents/{id}/shares/{share}",
+        access: Access::Needs(Permission::ManageContent),
+        methods: || delete(documents::api_revoke_share),
     },
 ];
 

@@ -1,5 +1,6 @@
 //! What every handler can reach.
 
+use attest_domain::documents::Documents;
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -43,6 +44,8 @@ pub struct AppState {
     pub identity: Identity,
     /// OpenID Connect single sign-on.
     pub sso: Sso,
+    /// Documents.
+    pub documents: Documents,
     /// The clock.
     pub clock: Arc<dyn Clock>,
     /// Settings.
@@ -68,12 +71,19 @@ impl AppState {
         metrics: PrometheusHandle,
     ) -> Self {
         let permits = settings.max_concurrent_requests.max(1);
+        let documents = Documents::new(
+            db.clone(),
+            Arc::clone(&keys),
+            audit.clone(),
+            Arc::clone(&clock),
+        );
         Self {
             db,
             audit,
             keys,
             identity,
             sso,
+            documents,
             clock,
             settings: Arc::new(settings),
             metrics,

@@ -17,6 +17,8 @@ pub struct Nav {
     pub tenant: Option<String>,
     /// CSRF token for the sign-out form.
     pub csrf: String,
+    /// The role may see the member list (not externals, SEC-36).
+    pub members_link: bool,
 }
 
 /// The frame around every page.
@@ -29,6 +31,20 @@ pub struct Chrome {
 /// Renders a template as an HTML response with a status.
 ///
 /// # Errors
+/// The roles `granter` may give, as `(value, label)` for a `<select>` (SEC-35: never above
+/// their own; `with_owner` false leaves the owner role out).
+#[must_use]
+pub fn role_options(
+    granter: attest_types::Role,
+    with_owner: bool,
+) -> Vec<(&'static str, &'static str)> {
+    attest_types::Role::ALL
+        .into_iter()
+        .filter(|r| r.grantable_by(granter) && (with_owner || *r != attest_types::Role::Owner))
+        .map(|r| (r.as_str(), r.label()))
+        .collect()
+}
+
 /// If the template fails to render.
 pub fn html(status: StatusCode, template: &impl Template) -> Result<Response, AppError> {
     let body = template
@@ -253,8 +269,8 @@ pub struct MembersPage {
     pub members: Vec<MemberLine>,
     /// May invite.
     pub can_invite: bool,
-    /// May grant owner.
-    pub is_owner: bool,
+    /// The roles the viewer may grant, `(value, label)`.
+    pub role_options: Vec<(&'static str, &'static str)>,
     /// Confirmation.
     pub message: Option<String>,
     /// A refusal to show at the top.
@@ -276,6 +292,8 @@ pub struct MemberLine {
     pub role: String,
     /// Role as stored.
     pub role_value: String,
+    /// End date and scope limit, as shown ("" for none).
+    pub limits: String,
     /// Disabled account.
     pub disabled: bool,
     /// The viewer may manage this member.

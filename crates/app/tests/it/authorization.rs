@@ -81,7 +81,7 @@ both_backends!(
         assert_eq!(b.get("/login").await.status(), StatusCode::OK);
         let seen = sweep(
             &b,
-            &[Access::Enrolling, Access::SignedIn, Access::TenantAdmin],
+            &[Access::Enrolling, Access::SignedIn, Access::TENANT_ADMIN],
         )
         .await;
         assert!(seen.len() > 200, "{} requests", seen.len());
@@ -103,7 +103,7 @@ both_backends!(
         let app = TestApp::start(backend).await;
         let _owner = bootstrap(&app).await;
         let b = member(&app).await;
-        let seen = sweep(&b, &[Access::TenantAdmin]).await;
+        let seen = sweep(&b, &[Access::TENANT_ADMIN]).await;
         let wrong: Vec<_> = seen
             .iter()
             .filter(|(_, s)| *s != StatusCode::FORBIDDEN && *s != StatusCode::METHOD_NOT_ALLOWED)
@@ -129,7 +129,10 @@ both_backends!(
         let owner_id = me["user"].as_str().unwrap().to_owned();
         // The last owner cannot demote themselves: 409, still owner.
         let r = owner
-            .post_form(&format!("/members/{owner_id}/role"), &[("role", "member")])
+            .post_form(
+                &format!("/members/{owner_id}/role"),
+                &[("role", "contributor")],
+            )
             .await;
         assert_eq!(r.status(), StatusCode::CONFLICT);
         let me: serde_json::Value = owner
@@ -156,7 +159,7 @@ both_backends!(
             .await;
         assert!(r.status().is_client_error(), "{}", r.status());
         let mine: serde_json::Value = b.get_json("/api/v1/account").await.json().await.unwrap();
-        assert_eq!(mine["role"], "member");
+        assert_eq!(mine["role"], "contributor");
         app.shutdown().await;
     }
 );

@@ -296,7 +296,7 @@ both_backends!(
                 "--email",
                 "second@example.org",
                 "--role",
-                "member",
+                "contributor",
                 "--password-stdin",
             ])
             .env("ATTEST_DATABASE__URL", &app.db.url)
@@ -879,7 +879,10 @@ both_backends!(
         // Two members join through invitations.
         for (i, email) in ["ann@example.org", "bob@example.org"].iter().enumerate() {
             let r = owner
-                .post_form("/members/invite", &[("email", email), ("role", "member")])
+                .post_form(
+                    "/members/invite",
+                    &[("email", email), ("role", "contributor")],
+                )
                 .await;
             assert_eq!(r.status(), StatusCode::OK);
             let mails = sink.wait_for(i + 1).await;
@@ -935,7 +938,10 @@ both_backends!(
         assert_eq!(r.status(), StatusCode::FORBIDDEN);
         assert_eq!(me(&bob).await.status(), StatusCode::OK);
         let r = owner
-            .post_form(&format!("/members/{owner_id}/role"), &[("role", "member")])
+            .post_form(
+                &format!("/members/{owner_id}/role"),
+                &[("role", "contributor")],
+            )
             .await;
         assert!(
             r.status() == StatusCode::CONFLICT || r.status() == StatusCode::FORBIDDEN,

@@ -8,6 +8,7 @@ mod api_tokens;
 mod audit_trail;
 mod authorization;
 mod cli;
+mod documents;
 mod http_surface;
 mod identity;
 mod keys;

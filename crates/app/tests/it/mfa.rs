@@ -24,7 +24,7 @@ pub(crate) async fn member(app: &TestApp) -> Browser {
             "Northwind Trading",
             MEMBER_EMAIL,
             "Mia Member",
-            Role::Member,
+            Role::Contributor,
             Zeroizing::new(MEMBER_PASSWORD.to_owned()),
             Actor::Operator,
         )
@@ -612,7 +612,7 @@ both_backends!(
             "the choice is carried"
         );
         let v: serde_json::Value = m.get_json("/api/v1/account").await.json().await.unwrap();
-        assert_eq!(v["role"], "member", "nothing changed yet");
+        assert_eq!(v["role"], "contributor", "nothing changed yet");
         // A wrong code keeps the carried form.
         let r = owner
             .post_form(

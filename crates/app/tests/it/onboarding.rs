@@ -26,7 +26,7 @@ both_backends!(
         let owner = bootstrap(&app).await;
         sink.forget(1).await; // "an authenticator app was added"
         assert_eq!(
-            invite(&owner, "mia.member@example.org", "member")
+            invite(&owner, "mia.member@example.org", "contributor")
                 .await
                 .status(),
             StatusCode::OK
@@ -57,7 +57,7 @@ both_backends!(
             .await;
         assert_eq!(r.status(), StatusCode::SEE_OTHER);
         let who: serde_json::Value = mia.get_json("/api/v1/account").await.json().await.unwrap();
-        assert_eq!(who["role"], "member");
+        assert_eq!(who["role"], "contributor");
         assert_eq!(who["tenant"], "Northwind Trading");
         // Second use → 410.
         let again = app.browser();
@@ -75,13 +75,15 @@ both_backends!(
 
         // A member may not invite; an admin may not grant owner.
         assert_eq!(
-            invite(&mia, "x@example.org", "member").await.status(),
+            invite(&mia, "x@example.org", "contributor").await.status(),
             StatusCode::FORBIDDEN
         );
 
         // 72 hours later an unused invitation is gone.
         assert_eq!(
-            invite(&owner, "late@example.org", "member").await.status(),
+            invite(&owner, "late@example.org", "contributor")
+                .await
+                .status(),
             StatusCode::OK
         );
         let mails = sink.wait_for(2).await;

@@ -55,7 +55,7 @@ async fn world_with(app: TestApp) -> World {
         idp,
         tenant: String::new(),
     };
-    let v = configure(&w, true, "member", false).await;
+    let v = configure(&w, true, "contributor", false).await;
     w.tenant = v["sign_in_url"]
         .as_str()
         .unwrap()
@@ -215,7 +215,7 @@ async fn add_member(app: &TestApp) {
             "Northwind Trading",
             MEMBER_EMAIL,
             "Mia Member",
-            Role::Member,
+            Role::Contributor,
             Zeroizing::new(MEMBER_PASSWORD.to_owned()),
             Actor::Operator,
         )
@@ -268,7 +268,7 @@ both_backends!(
                 &["alice@acme.test"],
             )
             .await,
-            vec!["member".to_owned()]
+            vec!["contributor".to_owned()]
         );
         assert_eq!(audit_count(&w.app, "auth.sso_login", "success").await, 1);
         // A JIT user has no password: password sign-in is impossible.
@@ -634,7 +634,7 @@ both_backends!(
             idp: other,
             tenant,
         };
-        configure(&w, true, "member", false).await;
+        configure(&w, true, "contributor", false).await;
         let b = w.app.browser();
         let r = sso_login(&w, &b, "someone-else").await;
         // Not signed in, not linked: the account's owner would have to confirm.
@@ -722,7 +722,7 @@ both_backends!(
                 .status(),
             StatusCode::SEE_OTHER
         );
-        configure(&w, true, "member", true).await;
+        configure(&w, true, "contributor", true).await;
         // Turning enforcement on ended the session the password began; the owner's stays.
         assert_eq!(
             b.get_json("/api/v1/account").await.status(),
@@ -815,7 +815,7 @@ both_backends!(
         assert!(got[0].subject.contains("Reset"));
         let reset_link = got[0].link_path("/reset/").unwrap();
         sink.forget(1).await;
-        configure(&w, true, "member", true).await;
+        configure(&w, true, "contributor", true).await;
         // Enforced: the same answer as for an unknown address, and no mail.
         let known = guest.post_form("/forgot", &[("email", MEMBER_EMAIL)]).await;
         let unknown = guest
@@ -904,7 +904,7 @@ both_backends!(
                     ("client_id", &w.idp.client_id),
                     ("client_secret", "typed-secret-never-echoed"),
                     ("allowed_domains", "acme.test"),
-                    ("jit_role", "member"),
+                    ("jit_role", "contributor"),
                 ],
             )
             .await;
@@ -951,7 +951,7 @@ both_backends!(
                 "issuer_discovery_failed",
             ),
         ] {
-            let mut body = settings(&w.idp, true, "member", false);
+            let mut body = settings(&w.idp, true, "contributor", false);
             body[field] = value;
             let r = w
                 .owner
@@ -990,7 +990,7 @@ both_backends!(
             .api(
                 Method::PUT,
                 "/api/v1/tenant/sso",
-                Some(settings(&w.idp, true, "member", true)),
+                Some(settings(&w.idp, true, "contributor", true)),
             )
             .await;
         // Admins must enrol a second factor first (SEC-12); with one, enforcing is refused.
@@ -1000,7 +1000,7 @@ both_backends!(
             .api(
                 Method::PUT,
                 "/api/v1/tenant/sso",
-                Some(settings(&w.idp, true, "member", true)),
+                Some(settings(&w.idp, true, "contributor", true)),
             )
             .await;
         assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
@@ -1032,7 +1032,7 @@ both_backends!(
             idp,
             tenant: String::new(),
         };
-        let v = configure(&w, true, "member", false).await;
+        let v = configure(&w, true, "contributor", false).await;
         w.tenant = v["sign_in_url"]
             .as_str()
             .unwrap()
@@ -1050,7 +1050,7 @@ both_backends!(
         assert!(page.contains("A secret is stored") && !page.contains(CANARY));
         // Saving without a secret keeps the stored one; the sign-in still authenticates to
         // the provider with it (the provider checks it).
-        let mut keep = settings(&w.idp, true, "member", false);
+        let mut keep = settings(&w.idp, true, "contributor", false);
         keep["client_secret"] = serde_json::json!("");
         put_settings(&w, keep).await;
         let b = w.app.browser();
@@ -1110,7 +1110,7 @@ both_backends!(
             assert_eq!(users_with_email(&w.app, email).await, 0);
         }
         // JIT off: no account, no access; a clear page, nothing created.
-        configure(&w, false, "member", false).await;
+        configure(&w, false, "contributor", false).await;
         let b = w.app.browser();
         let r = sso_login(&w, &b, "alice-sub").await;
         assert_eq!(r.status(), StatusCode::FORBIDDEN);
@@ -1189,7 +1189,7 @@ both_backends!(
             passkey_sign_in(&w.app, &mut member_key).await.0,
             StatusCode::OK
         );
-        configure(&w, true, "member", true).await;
+        configure(&w, true, "contributor", true).await;
         // Under enforcement the organisation's provider decides who gets in: a passkey
         // sign-in is refused like a password one, with no session.
         let (status, v) = passkey_sign_in(&w.app, &mut member_key).await;
@@ -1214,7 +1214,7 @@ both_backends!(
             "https://10.1.2.3/realms/acme",
             "https://[fd00::1]/",
         ] {
-            let mut body = settings(&w.idp, true, "member", false);
+            let mut body = settings(&w.idp, true, "contributor", false);
             body["issuer"] = serde_json::json!(issuer);
             let r = w
                 .owner
@@ -1244,7 +1244,7 @@ both_backends!(
         let w = world_with(app).await;
         sink.forget(1).await; // the owner's "authenticator added" notice
         // No just-in-time membership: only invited people get in.
-        configure(&w, false, "member", true).await;
+        configure(&w, false, "contributor", true).await;
         let r = w
             .owner
             .post_form(
@@ -1351,7 +1351,7 @@ both_backends!(
                 "Aardvark Ltd",
                 MEMBER_EMAIL,
                 "Mia Member",
-                Role::Member,
+                Role::Contributor,
                 Zeroizing::new(MEMBER_PASSWORD.to_owned()),
                 Actor::Operator,
             )
@@ -1419,7 +1419,7 @@ both_backends!(
             .await;
         let w = world_with(app).await;
         // A wrong secret typed on the page: the provider refuses the code exchange.
-        let mut body = settings(&w.idp, true, "member", false);
+        let mut body = settings(&w.idp, true, "contributor", false);
         body["client_secret"] = serde_json::json!("not the secret the provider issued");
         let v = put_settings(&w, body).await;
         assert_eq!(v["client_secret_from_operator"], false, "{v}");

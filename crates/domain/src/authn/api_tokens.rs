@@ -340,11 +340,16 @@ impl Identity {
         if !active {
             return Err(TokenFailure::Invalid);
         }
-        let role = identity::membership_in(&self.db, user, row.tenant_id)
+        let membership = identity::membership_in(&self.db, user, row.tenant_id, now)
             .await
             .map_err(|_| TokenFailure::Invalid)?
-            .and_then(|(role, _)| role.parse().ok())
             .ok_or(TokenFailure::Invalid)?;
+        let role = membership.role.parse().map_err(|_| TokenFailure::Invalid)?;
+        let visibility = if membership.shared_only {
+            crate::access::Visibility::SharedOnly
+        } else {
+            crate::access::Visibility::Tenant
+        };
         if row
             .last_used_at
             .is_none_or(|t| now - t >= Duration::minutes(1))
@@ -361,6 +366,7 @@ impl Identity {
             reauth_at: OffsetDateTime::UNIX_EPOCH,
             standing: Standing::Full,
             token_scope: Some(scope),
+            visibility,
         })
     }
 }

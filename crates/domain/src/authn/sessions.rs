@@ -3,6 +3,7 @@
 //! (one browser at a time, SEC-23), after 60 minutes without user activity (SEC-24; requests
 //! marked as background polling do not count) and 12 hours after it began (SEC-25).
 
+use crate::access::Visibility;
 use attest_crypto::Zeroizing;
 use attest_crypto::random;
 use attest_db::identity::{self, NewSession, SessionRow};
@@ -67,6 +68,8 @@ pub struct VerifiedSession {
     /// `Some` when the request came with an API token instead of a browser session: what
     /// the token may do (SEC-77).
     pub token_scope: Option<super::api_tokens::TokenScope>,
+    /// Which objects of the tenant the member sees (SEC-36).
+    pub visibility: Visibility,
 }
 
 /// What a session may do (SEC-12). A session that must first enrol a second factor reaches
@@ -187,6 +190,10 @@ pub async fn start(
         },
     )
     .await?;
+    let visibility = match tenant {
+        Some((t, _)) if !identity::shared_only_in(tx, t, user).await? => Visibility::Tenant,
+        _ => Visibility::SharedOnly,
+    };
     let verified = VerifiedSession {
         id: SessionId::from_uuid(id),
         user,
@@ -196,6 +203,7 @@ pub async fn start(
         reauth_at: now,
         standing,
         token_scope: None,
+        visibility,
     };
     Ok((SessionToken(Zeroizing::new(token)), verified))
 }
@@ -251,13 +259,17 @@ pub async fn authenticate(
     }
     let mut tenant = None;
     let mut tenant_requires = false;
+    let mut visibility = Visibility::SharedOnly;
     if let Some(t) = row.tenant_id
-        && let Some((role, requires)) = identity::membership_in(db, user, t)
+        && let Some(m) = identity::membership_in(db, user, t, now)
             .await
             .map_err(|_| SessionFailure::Unknown)?
     {
-        tenant = role.parse().ok().map(|r| (TenantId::from_uuid(t), r));
-        tenant_requires = requires;
+        tenant = m.role.parse().ok().map(|r| (TenantId::from_uuid(t), r));
+        tenant_requires = m.mfa_required;
+        if !m.shared_only {
+            visibility = Visibility::Tenant;
+        }
     }
     // Activity is recorded at most every 30 s: idle expiry stays within 30 s of exact, and a
     // busy user's reads do not each cost a database write.
@@ -281,6 +293,7 @@ pub async fn authenticate(
         reauth_at: row.reauth_at.unwrap_or(row.created_at),
         standing,
         token_scope: None,
+        visibility,
     })
 }
 

@@ -494,7 +494,7 @@ fn settings_of(row: &ProviderRow) -> SsoSettings {
             .map(str::to_owned)
             .collect(),
         jit: row.jit,
-        jit_role: row.jit_role.parse().unwrap_or(Role::Member),
+        jit_role: row.jit_role.parse().unwrap_or(Role::Contributor),
         enforce: row.enforce,
     }
 }
@@ -1014,7 +1014,7 @@ impl Sso {
             crate::identity::validate_email(&email)
                 .map_err(|_| SsoError::EmailNotAllowed("the email is not valid"))
         };
-        let jit_role: Role = row.jit_role.parse().unwrap_or(Role::Member);
+        let jit_role: Role = row.jit_role.parse().unwrap_or(Role::Contributor);
         let (user, new_user, new_member) = match linked {
             Some(link) => {
                 let user = UserId::from_uuid(link.user_id);
@@ -1108,14 +1108,16 @@ impl Sso {
         }
         let mut tx = db.begin().await.map_err(|e| plain(e.into()))?;
         let mut member_role = jit_role;
+        let mut member_limits = identity::MembershipLimits::default();
         let mut invited = false;
         if let Some(email) = &new_user {
             match identity::take_invitation_for(&mut tx, tenant, email, now)
                 .await
                 .map_err(|e| plain(e.into()))?
             {
-                Some(role) => {
-                    member_role = role.parse().unwrap_or(Role::Member);
+                Some((role, limits)) => {
+                    member_role = role.parse().unwrap_or(Role::Contributor);
+                    member_limits = limits;
                     invited = true;
                 }
                 None if row.jit => {}
@@ -1145,6 +1147,9 @@ impl Sso {
             identity::insert_membership(&mut tx, tenant, user_id, member_role.as_str(), now)
                 .await
                 .map_err(|e| plain(e.into()))?;
+            identity::set_membership_limits(&mut tx, tenant, user_id, member_limits)
+                .await
+                .map_err(|e| plain(e.into()))?;
         }
         store::touch_identity(&mut tx, verified.issuer(), verified.subject(), now)
             .await
@@ -1156,7 +1161,7 @@ impl Sso {
                 .await
                 .map_err(|e| plain(e.into()))?
                 .and_then(|r| r.parse().ok())
-                .unwrap_or(Role::Member)
+                .unwrap_or(Role::Contributor)
         };
         let idp_mfa = verified.amr().iter().any(|a| a == "mfa");
         let outcome = self
@@ -1372,7 +1377,7 @@ impl Sso {
         }
         let row = self.provider(tenant).await?;
         let member = identity::role_in(db, tenant, user).await?;
-        let jit_role: Role = row.jit_role.parse().unwrap_or(Role::Member);
+        let jit_role: Role = row.jit_role.parse().unwrap_or(Role::Contributor);
         let mut tx = db.begin().await?;
         // A newcomer to the tenant joins through a live invitation (used up here) or
         // just-in-time membership.
@@ -1384,8 +1389,8 @@ impl Sso {
                     .map(|u| u.email)
                     .unwrap_or_default();
                 match identity::take_invitation_for(&mut tx, tenant, &email, now).await? {
-                    Some(r) => Some(r.parse().unwrap_or(Role::Member)),
-                    None if row.jit => Some(jit_role),
+                    Some((r, limits)) => Some((r.parse().unwrap_or(Role::Contributor), limits)),
+                    None if row.jit => Some((jit_role, identity::MembershipLimits::default())),
                     None => return Err(SsoError::NoAccess),
                 }
             }
@@ -1393,7 +1398,7 @@ impl Sso {
         let role = member
             .as_deref()
             .and_then(|r| r.parse().ok())
-            .or(joining_role)
+            .or(joining_role.map(|j| j.0))
             .unwrap_or(jit_role);
         if !store::take_link_offer(&mut tx, offer.id, now).await? {
             return Err(SsoError::LinkGone);
@@ -1407,8 +1412,9 @@ impl Sso {
                     e.into()
                 }
             })?;
-        if let Some(joining) = joining_role {
+        if let Some((joining, limits)) = joining_role {
             identity::insert_membership(&mut tx, tenant, user, joining.as_str(), now).await?;
+            identity::set_membership_limits(&mut tx, tenant, user, limits).await?;
         }
         identity::throttle_clear(&mut tx, &key).await?;
         identity::touch_login(&mut tx, user, now).await?;
@@ -1542,14 +1548,13 @@ impl Sso {
         let domains = parse_domains(&input.allowed_domains)?;
         // New members are never owners, and never above the configuring admin (who is at
         // least an admin).
-        let jit_role = match input.jit_role.trim() {
-            "member" => Role::Member,
-            "admin" => Role::Admin,
+        let jit_role = match input.jit_role.trim().parse::<Role>() {
+            Ok(r) if r != Role::Owner && r.grantable_by(Role::Admin) => r,
             _ => {
                 return Err(SsoError::Invalid {
                     field: "jit_role",
                     code: "invalid_role",
-                    message: "Choose member or admin for new members.".to_owned(),
+                    message: "Choose the role new members get (any role but owner).".to_owned(),
                 });
             }
         };
@@ -1629,10 +1634,10 @@ impl Sso {
         // through the provider, or, for owners with a second factor, break-glass.
         let mut sessions_ended = 0;
         if row.enforce && !existing.as_ref().is_some_and(|e| e.enforce) {
-            for (member, ..) in identity::members_of(&self.identity.db, tenant).await? {
+            for member in identity::members_of(&self.identity.db, tenant).await? {
                 sessions_ended += identity::end_sessions_of_user(
                     &mut tx,
-                    UserId::from_uuid(member),
+                    UserId::from_uuid(member.id),
                     Some(session.id.as_uuid()),
                     "sso_enforced",
                     now,

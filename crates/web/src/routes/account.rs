@@ -36,6 +36,9 @@ pub async fn chrome(
                 email: email.clone(),
                 tenant,
                 csrf: session.csrf_token.clone(),
+                members_link: session.tenant.is_some_and(|(_, role)| {
+                    attest_domain::access::Permission::ListMembers.granted_to(role)
+                }),
             }),
         },
         email,
@@ -307,6 +310,7 @@ pub async fn api_me(
         "user": session.user.to_string(),
         "email": email,
         "tenant": tenant,
+        "tenant_id": session.tenant.map(|t| t.0.to_string()),
         "role": session.tenant.map(|t| t.1.as_str()),
         "csrf_token": session.csrf_token,
     }))

@@ -65,9 +65,5 @@ pub async fn home(
 /// How a role is named on pages.
 #[must_use]
 pub const fn role_label(role: attest_types::Role) -> &'static str {
-    match role {
-        attest_types::Role::Owner => "Owner",
-        attest_types::Role::Admin => "Administrator",
-        attest_types::Role::Member => "Member",
-    }
+    role.label()
 }

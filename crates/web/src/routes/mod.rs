@@ -3,6 +3,7 @@
 pub mod account;
 pub mod assets;
 pub mod auth;
+pub mod documents;
 pub mod email;
 pub mod health;
 pub mod home;
@@ -125,4 +126,12 @@ pub(crate) fn inline_step_up(next: String) -> Response {
     r.extensions_mut()
         .insert(crate::middleware::step_up::ReauthNeeded { next });
     r
+}
+
+/// A calendar date `YYYY-MM-DD` as the start of that day in UTC; `None` if it is not one.
+pub(crate) fn parse_date(text: &str) -> Option<time::OffsetDateTime> {
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    time::Date::parse(text.trim(), &format)
+        .ok()
+        .map(|d| d.midnight().assume_utc())
 }

@@ -2,6 +2,7 @@
 
 use attest_crypto::Zeroizing;
 use attest_domain::identity::IdentityError;
+use attest_domain::onboarding::MembershipLimits;
 use attest_types::Role;
 use axum::Form;
 use axum::extract::{Extension, Path, State};
@@ -401,25 +402,31 @@ async fn members_page(
         .await
         .map_err(|_| AppError::NotFound)?;
     let role = session.tenant.map(|t| t.1);
-    let can_manage = matches!(role, Some(Role::Owner | Role::Admin));
+    let can_manage = role.is_some_and(Role::manages_members);
     let members = members
         .into_iter()
-        .map(|(id, name, email, stored_role, status)| {
-            let parsed: Option<Role> = stored_role.parse().ok();
+        .map(|m| {
+            let parsed: Option<Role> = m.role.parse().ok();
+            let mut limits = Vec::new();
+            if let Some(until) = m.access_until {
+                limits.push(format!("until {}", crate::routes::account::when(until)));
+            }
+            if m.shared_only && parsed != Some(Role::External) {
+                limits.push("shared items only".to_owned());
+            }
             MemberLine {
-                id: id.to_string(),
-                name,
-                email,
-                role: parsed
-                    .map_or("Member", crate::routes::home::role_label)
-                    .to_owned(),
+                id: m.id.to_string(),
+                name: m.display_name,
+                email: m.email,
+                role: parsed.map_or("Unknown", Role::label).to_owned(),
+                limits: limits.join(", "),
                 manageable: can_manage
-                    && id != session.user.as_uuid()
+                    && m.id != session.user.as_uuid()
                     && parsed
                         .zip(role)
                         .is_some_and(|(target, mine)| target >= mine),
-                role_value: stored_role,
-                disabled: status != "active",
+                role_value: m.role,
+                disabled: m.status != "active",
             }
         })
         .collect();
@@ -432,7 +439,9 @@ async fn members_page(
             tenant,
             members,
             can_invite: can_manage,
-            is_owner: role == Some(Role::Owner),
+            role_options: role
+                .map(|r| views::role_options(r, true))
+                .unwrap_or_default(),
             message,
             error,
             errors,
@@ -458,6 +467,24 @@ pub async fn members(
 pub struct InviteForm {
     email: String,
     role: String,
+    /// Optional end of access, `YYYY-MM-DD` (the membership ends at its start, UTC).
+    #[serde(default)]
+    access_until: Option<String>,
+    /// `on` limits an auditor to what is shared with them.
+    #[serde(default)]
+    shared_only: Option<String>,
+}
+
+/// Reads the invitation's limits; `Err` names the bad field.
+fn limits_of(form: &InviteForm) -> Result<MembershipLimits, ()> {
+    let access_until = match form.access_until.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(d) => Some(crate::routes::parse_date(d).ok_or(())?),
+    };
+    Ok(MembershipLimits {
+        access_until,
+        shared_only: matches!(form.shared_only.as_deref(), Some("on" | "true")),
+    })
 }
 
 /// `POST /members/invite`
@@ -480,7 +507,19 @@ pub async fn invite(
             format,
             "role",
             "invalid",
-            "Choose member, administrator or owner.",
+            "Choose one of the roles offered.",
+        )
+        .await;
+    };
+    let Ok(limits) = limits_of(&form) else {
+        return json_or_page_error(
+            &state,
+            &session,
+            &ctx,
+            format,
+            "access_until",
+            "invalid_date",
+            "Enter the end of access as a date (YYYY-MM-DD).",
         )
         .await;
     };
@@ -491,6 +530,7 @@ pub async fn invite(
             &session,
             &form.email,
             role,
+            limits,
             &state.settings.public_url,
             origin,
         )
@@ -709,10 +749,11 @@ pub async fn remove_member_page(
         .members(&session)
         .await
         .map_err(|_| AppError::NotFound)?;
-    let (_, name, email, _, _) = members
+    let found = members
         .into_iter()
-        .find(|m| m.0 == target.as_uuid())
+        .find(|m| m.id == target.as_uuid())
         .ok_or(AppError::NotFound)?;
+    let (name, email) = (found.display_name, found.email);
     let (chrome, _) = chrome(&state, &session).await?;
     views::html(
         StatusCode::OK,

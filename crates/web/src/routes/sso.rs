@@ -543,6 +543,7 @@ struct SettingsPage {
     configured: bool,
     sign_in_link: Option<String>,
     redirect_uri: String,
+    grantable_roles: Vec<(&'static str, &'static str)>,
     message: Option<String>,
     errors: Vec<(String, String)>,
 }
@@ -624,7 +625,7 @@ async fn settings_page(
         .as_ref()
         .is_some_and(|c| c.client_secret_from_operator);
     if form.jit_role.is_empty() {
-        form.jit_role = "member".to_owned();
+        form.jit_role = "contributor".to_owned();
     }
     let mut r = views::html(
         status,
@@ -637,6 +638,8 @@ async fn settings_page(
                 .as_ref()
                 .map(|c| format!("{}/sso/{}", state.settings.public_url, c.tenant)),
             redirect_uri: state.sso.redirect_uri().to_owned(),
+            // Just-in-time members are never owners (SEC-35).
+            grantable_roles: views::role_options(attest_types::Role::Admin, false),
             form,
             message,
             errors,
@@ -765,7 +768,7 @@ impl SettingsForm {
                 .client_secret
                 .map(attest_domain::authn::sso::ClientSecret::new),
             jit: self.jit,
-            jit_role: self.jit_role.unwrap_or_else(|| "member".to_owned()),
+            jit_role: self.jit_role.unwrap_or_else(|| "contributor".to_owned()),
             enforce: self.enforce,
         }
     }
