@@ -619,8 +619,9 @@ impl Documents {
         }
     }
 
-    /// Saves a new version. `expected_version` is the version the editor started from: a
-    /// newer one answers [`DocumentError::Conflict`] and changes nothing.
+    /// Saves a new version. `expected_version` is the version the editor started from (it
+    /// is required, and checked after the caller's rights): a newer one answers
+    /// [`DocumentError::Conflict`] and changes nothing.
     ///
     /// # Errors
     /// [`DocumentError::NotFound`], [`DocumentError::Forbidden`],
@@ -630,7 +631,7 @@ impl Documents {
         session: &VerifiedSession,
         id: &str,
         input: &DocumentInput,
-        expected_version: i64,
+        expected_version: Option<i64>,
         origin: Origin,
     ) -> Result<i64, DocumentError> {
         let caller = Caller::of(session)?;
@@ -648,7 +649,7 @@ impl Documents {
         caller: &Caller,
         id: &str,
         input: &DocumentInput,
-        expected_version: i64,
+        expected_version: Option<i64>,
         origin: Origin,
     ) -> Result<i64, DocumentError> {
         let id = parse_id(id)?;
@@ -661,6 +662,13 @@ impl Documents {
         if !Self::may_edit(caller, &current) {
             return Err(DocumentError::Forbidden);
         }
+        let expected_version = expected_version.ok_or_else(|| {
+            invalid(
+                "version",
+                "version_required",
+                "Send the version you edited, so a newer one is not overwritten.",
+            )
+        })?;
         let title = title(&input.title)?;
         let class = match input.classification.as_deref().map(str::trim) {
             None | Some("") => current
@@ -810,7 +818,7 @@ impl Documents {
         session: &VerifiedSession,
         id: &str,
         with: &str,
-        until: OffsetDateTime,
+        until: Option<OffsetDateTime>,
         origin: Origin,
     ) -> Result<ShareId, DocumentError> {
         let caller = Caller::of(session)?;
@@ -819,13 +827,14 @@ impl Documents {
             let now = self.clock.now();
             let mut tx = self.db.begin_for(caller.tenant).await?;
             self.shareable(&mut tx, &caller, doc).await?;
-            if until <= now || until > now + MAX_SHARE {
+            let until = until.filter(|u| *u > now && *u <= now + MAX_SHARE);
+            let Some(until) = until else {
                 return Err(invalid(
                     "until",
                     "invalid_date",
-                    "A share ends on a future date within a year.",
+                    "Enter the end of the share as a date (YYYY-MM-DD), in the future and within a year.",
                 ));
-            }
+            };
             let bad = || {
                 invalid(
                     "user",

@@ -404,3 +404,312 @@ both_backends!(
         app.shutdown().await;
     }
 );
+
+/// Who asks, in the matrix's column order.
+const PRINCIPALS: [&str; 8] = [
+    "owner",
+    "admin",
+    "manager",
+    "contributor",
+    "auditor",
+    "external",
+    "anonymous",
+    "other tenant",
+];
+
+/// The authorization matrix (issue 5): every method of every route, and what each principal
+/// gets, in the column order of [`PRINCIPALS`]. `Y`: past the policy (anything but 403 and
+/// the policy's 401); `F`: 403; `U`: 401; `N`: 404, the object of another tenant or one not
+/// shared (SEC-32). `{id}` in a `/documents` path is a document of the owner's tenant shared
+/// with the external member; other parameters are random ids. The "other tenant" principal is
+/// a compliance manager of another organisation. Rows run in order: the ones that end a
+/// session or remove a factor come last.
+const MATRIX: &[(&str, &str, &str)] = &[
+    ("GET", "/", "YYYYYYYY"),
+    ("GET", "/healthz", "YYYYYYYY"),
+    ("GET", "/readyz", "YYYYYYYY"),
+    ("GET", "/metrics", "YYYYYYYY"),
+    ("GET", "/static/attest.css", "YYYYYYYY"),
+    ("GET", "/static/passkey.js", "YYYYYYYY"),
+    ("GET", "/static/continue.js", "YYYYYYYY"),
+    ("GET", "/favicon.ico", "YYYYYYYY"),
+    ("GET", "/login", "YYYYYYYY"),
+    ("POST", "/login", "YYYYYYYY"),
+    ("POST", "/api/v1/login", "YYYYYYYY"),
+    ("GET", "/login/second-factor", "YYYYYYYY"),
+    ("POST", "/login/second-factor", "YYYYYYYY"),
+    ("POST", "/api/v1/login/second-factor", "YYYYYYYY"),
+    ("POST", "/login/second-factor/passkey/begin", "YYYYYYYY"),
+    (
+        "POST",
+        "/api/v1/login/second-factor/passkey/begin",
+        "YYYYYYYY",
+    ),
+    ("POST", "/login/passkey/begin", "YYYYYYYY"),
+    ("POST", "/api/v1/login/passkey/begin", "YYYYYYYY"),
+    ("POST", "/login/passkey", "YYYYYYYY"),
+    ("POST", "/api/v1/login/passkey", "YYYYYYYY"),
+    ("GET", "/bootstrap/{token}", "YYYYYYYY"),
+    ("POST", "/bootstrap/{token}", "YYYYYYYY"),
+    ("GET", "/forgot", "YYYYYYYY"),
+    ("POST", "/forgot", "YYYYYYYY"),
+    ("GET", "/reset/{token}", "YYYYYYYY"),
+    ("POST", "/reset/{token}", "YYYYYYYY"),
+    ("GET", "/invitations/{token}", "YYYYYYYY"),
+    ("POST", "/invitations/{token}", "YYYYYYYY"),
+    ("GET", "/sso", "YYYYYYYY"),
+    ("POST", "/sso/start", "YYYYYYYY"),
+    ("GET", "/sso/callback", "YYYYYYYY"),
+    ("GET", "/sso/link", "YYYYYYYY"),
+    ("POST", "/sso/link", "YYYYYYYY"),
+    ("GET", "/sso/{tenant}", "YYYYYYYY"),
+    // The account: every signed-in person, in any role.
+    ("GET", "/reauth", "YYYYYYUY"),
+    ("POST", "/reauth", "YYYYYYUY"),
+    ("POST", "/api/v1/reauth", "YYYYYYUY"),
+    ("POST", "/reauth/passkey/begin", "YYYYYYUY"),
+    ("POST", "/api/v1/reauth/passkey/begin", "YYYYYYUY"),
+    ("GET", "/account/security", "YYYYYYUY"),
+    ("POST", "/account/security/totp", "YYYYYYUY"),
+    ("POST", "/account/security/totp/confirm", "YYYYYYUY"),
+    ("POST", "/account/security/recovery-codes", "YYYYYYUY"),
+    ("GET", "/api/v1/account/mfa/methods", "YYYYYYUY"),
+    ("POST", "/api/v1/account/mfa/totp/confirm", "YYYYYYUY"),
+    ("POST", "/api/v1/account/mfa/totp", "YYYYYYUY"),
+    ("POST", "/api/v1/account/mfa/recovery-codes", "YYYYYYUY"),
+    ("POST", "/api/v1/account/mfa/{method}", "YYYYYYUY"),
+    ("POST", "/account/security/passkeys/begin", "YYYYYYUY"),
+    ("POST", "/account/security/passkeys", "YYYYYYUY"),
+    ("POST", "/account/security/passkeys/{id}/remove", "YYYYYYUY"),
+    ("POST", "/api/v1/account/passkeys/begin", "YYYYYYUY"),
+    ("GET", "/api/v1/account/passkeys", "YYYYYYUY"),
+    ("POST", "/api/v1/account/passkeys", "YYYYYYUY"),
+    ("DELETE", "/api/v1/account/passkeys/{id}", "YYYYYYUY"),
+    ("POST", "/account/email", "YYYYYYUY"),
+    ("PATCH", "/api/v1/account/email", "YYYYYYUY"),
+    ("GET", "/account/email/{token}", "YYYYYYUY"),
+    ("POST", "/account/email/{token}", "YYYYYYUY"),
+    ("POST", "/switch-tenant", "YYYYYYUY"),
+    ("GET", "/account", "YYYYYYUY"),
+    ("POST", "/account/password", "YYYYYYUY"),
+    ("POST", "/account/sessions/{id}/end", "YYYYYYUY"),
+    ("GET", "/api/v1/account", "YYYYYYUY"),
+    ("POST", "/api/v1/account/password", "YYYYYYUY"),
+    ("GET", "/api/v1/account/sessions", "YYYYYYUY"),
+    ("DELETE", "/api/v1/account/sessions/{id}", "YYYYYYUY"),
+    ("GET", "/account/tokens", "YYYYYYUY"),
+    ("POST", "/account/tokens", "YYYYYYUY"),
+    ("POST", "/account/tokens/{id}/revoke", "YYYYYYUY"),
+    ("GET", "/api/v1/account/tokens", "YYYYYYUY"),
+    ("POST", "/api/v1/account/tokens", "YYYYYYUY"),
+    ("DELETE", "/api/v1/account/tokens/{id}", "YYYYYYUY"),
+    // Members: listed by everyone but externals (SEC-36), managed by owners and admins.
+    ("GET", "/members", "YYYYYFUY"),
+    ("POST", "/members/invite", "YYFFFFUF"),
+    ("POST", "/members/{id}/role", "YYFFFFUF"),
+    ("POST", "/members/{id}/sessions/end", "YYFFFFUF"),
+    ("GET", "/members/{id}/remove", "YYFFFFUF"),
+    ("POST", "/members/{id}/remove", "YYFFFFUF"),
+    // The tenant's security settings: owners and admins.
+    ("POST", "/account/security/policy", "YYFFFFUF"),
+    ("PUT", "/api/v1/tenant/mfa-policy", "YYFFFFUF"),
+    ("GET", "/tenant/sso", "YYFFFFUF"),
+    ("POST", "/tenant/sso", "YYFFFFUF"),
+    ("GET", "/tenant/sso/remove", "YYFFFFUF"),
+    ("POST", "/tenant/sso/remove", "YYFFFFUF"),
+    ("GET", "/api/v1/tenant/sso", "YYFFFFUF"),
+    ("PUT", "/api/v1/tenant/sso", "YYFFFFUF"),
+    // Documents: read by all (externals only what is shared), created by contributors and
+    // up, edited by their owner or a compliance manager and up, shared by the latter.
+    ("GET", "/documents", "YYYYYYUY"),
+    ("GET", "/documents/new", "YYYYFFUY"),
+    ("POST", "/documents/new", "YYYYFFUY"),
+    ("GET", "/documents/{id}", "YYYYYYUN"),
+    ("GET", "/documents/{id}/versions/{n}", "YYYYYNUN"),
+    ("GET", "/documents/{id}/edit", "YYYFFFUN"),
+    ("POST", "/documents/{id}/edit", "YYYFFFUN"),
+    ("POST", "/documents/{id}/shares", "YYYFFFUN"),
+    ("POST", "/documents/{id}/shares/{share}/revoke", "YYYFFFUN"),
+    ("GET", "/api/v1/documents", "YYYYYYUY"),
+    ("POST", "/api/v1/documents", "YYYYFFUY"),
+    ("GET", "/api/v1/documents/{id}", "YYYYYYUN"),
+    ("PUT", "/api/v1/documents/{id}", "YYYFFFUN"),
+    ("GET", "/api/v1/documents/{id}/versions", "YYYYYNUN"),
+    ("GET", "/api/v1/documents/{id}/versions/{n}", "YYYYYNUN"),
+    ("GET", "/api/v1/documents/{id}/shares", "YYYFFFUN"),
+    ("POST", "/api/v1/documents/{id}/shares", "YYYFFFUN"),
+    (
+        "DELETE",
+        "/api/v1/documents/{id}/shares/{share}",
+        "YYYFFFUN",
+    ),
+    ("GET", "/documents/{id}/delete", "YYYFFFUN"),
+    ("POST", "/documents/{id}/delete", "YYYFFFUN"),
+    ("DELETE", "/api/v1/documents/{id}", "YYYFFFUN"),
+    // Last: these remove a factor or end the session.
+    ("POST", "/account/security/totp/remove", "YYYYYYUY"),
+    ("DELETE", "/api/v1/account/mfa/totp", "YYYYYYUY"),
+    ("POST", "/logout", "YYYYYYYY"),
+    ("POST", "/api/v1/logout", "YYYYYYYY"),
+];
+
+/// The URL of a matrix row for one principal's fresh document.
+fn matrix_url(path: &str, document: &str) -> String {
+    path.split('/')
+        .map(|seg| match seg {
+            "{id}" if path.starts_with("/documents") || path.starts_with("/api/v1/documents") => {
+                document.to_owned()
+            }
+            "{n}" => "1".to_owned(),
+            "{method}" => "sms".to_owned(),
+            s if s.starts_with('{') => uuid::Uuid::new_v4().to_string(),
+            s => s.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+both_backends!(
+    sec_31_32_35_36_the_authorization_matrix_holds_for_every_route_and_role,
+    |backend| async move {
+        use crate::documents::{OTHER_TENANT, new_document, person};
+        use attest_types::Role;
+
+        let app = TestApp::start(backend).await;
+        let owner = bootstrap(&app).await;
+        // The table covers exactly the router: every (method, route) the owner can reach
+        // is a row, and every row is a real route and method.
+        let mut reachable = Vec::new();
+        for route in ROUTES {
+            for method in METHODS {
+                let r = owner
+                    .api(
+                        method.clone(),
+                        &concrete(route.path),
+                        (method != Method::GET).then(|| serde_json::json!({})),
+                    )
+                    .await;
+                if r.status() != StatusCode::METHOD_NOT_ALLOWED
+                    && !(route.path.ends_with("logout")
+                        || route.path.ends_with("/remove") && route.path.contains("totp"))
+                {
+                    reachable.push(format!("{method} {}", route.path));
+                }
+            }
+        }
+        let mut rows: Vec<String> = MATRIX
+            .iter()
+            .map(|(m, p, _)| format!("{m} {p}"))
+            .filter(|r| !r.ends_with("logout") && r != "POST /account/security/totp/remove")
+            .collect();
+        let mut reachable_sorted = reachable.clone();
+        reachable_sorted.sort();
+        rows.sort();
+        // DELETE /api/v1/account/mfa/totp was probed above with the rest; keep it.
+        assert_eq!(reachable_sorted, rows, "the matrix and the router differ");
+        for (_, _, codes) in MATRIX {
+            assert_eq!(codes.len(), PRINCIPALS.len());
+        }
+        // The probe may have cost the first owner her factor: fresh owners, one creating the
+        // documents and one in the sweep (whose last rows sign it out).
+        let creator = person(
+            &app,
+            "Northwind Trading",
+            "otto@northwind.test",
+            Role::Owner,
+        )
+        .await;
+        let owner = person(
+            &app,
+            "Northwind Trading",
+            "oscar@northwind.test",
+            Role::Owner,
+        )
+        .await;
+        let tenant = "Northwind Trading";
+        let admin = person(&app, tenant, "ada@northwind.test", Role::Admin).await;
+        let manager = person(&app, tenant, "mona@northwind.test", Role::Manager).await;
+        let contributor = person(&app, tenant, "carl@northwind.test", Role::Contributor).await;
+        let auditor = person(&app, tenant, "aude@northwind.test", Role::Auditor).await;
+        let external = person(&app, tenant, "eve@client.test", Role::External).await;
+        let anonymous = app.browser();
+        assert_eq!(anonymous.get("/login").await.status(), StatusCode::OK);
+        let other = person(&app, OTHER_TENANT, "max@contoso.test", Role::Manager).await;
+        let ext: serde_json::Value = external
+            .get_json("/api/v1/account")
+            .await
+            .json()
+            .await
+            .unwrap();
+        let ext_id = ext["user"].as_str().unwrap().to_owned();
+        let until = (app.clock.now() + time::Duration::days(30))
+            .date()
+            .to_string();
+        use attest_types::Clock as _;
+
+        let principals = [
+            &owner,
+            &admin,
+            &manager,
+            &contributor,
+            &auditor,
+            &external,
+            &anonymous,
+            &other,
+        ];
+        let mut wrong = Vec::new();
+        for (column, who) in principals.iter().enumerate() {
+            // A fresh document of the owner's tenant, shared with the external member.
+            let doc = new_document(&creator, &format!("Matrix {column}"), "<p>m</p>").await;
+            let r = creator
+                .api(
+                    Method::POST,
+                    &format!("/api/v1/documents/{doc}/shares"),
+                    Some(serde_json::json!({ "user": ext_id, "until": until })),
+                )
+                .await;
+            assert_eq!(r.status(), StatusCode::CREATED);
+            for (method, path, codes) in MATRIX {
+                let expected = codes.as_bytes()[column];
+                let url = matrix_url(path, &doc);
+                let method: Method = method.parse().unwrap();
+                let r = if path.starts_with("/api/") || method != Method::POST {
+                    let body = (method != Method::GET).then(|| serde_json::json!({}));
+                    who.api(method.clone(), &url, body).await
+                } else {
+                    who.post_form(&url, &[]).await
+                };
+                let status = r.status();
+                let code = r
+                    .json::<serde_json::Value>()
+                    .await
+                    .ok()
+                    .and_then(|v| v["error"].as_str().map(str::to_owned))
+                    .unwrap_or_default();
+                let policy_401 = status == StatusCode::UNAUTHORIZED
+                    && ["unauthenticated", "session_expired", "session_superseded"]
+                        .contains(&code.as_str());
+                let ok = match expected {
+                    b'Y' => status != StatusCode::FORBIDDEN && !policy_401,
+                    b'F' => status == StatusCode::FORBIDDEN,
+                    b'U' => status == StatusCode::UNAUTHORIZED,
+                    b'N' => status == StatusCode::NOT_FOUND,
+                    _ => false,
+                };
+                if !ok {
+                    wrong.push(format!(
+                        "{} {method} {path}: expected {} got {status} {code}",
+                        PRINCIPALS[column], expected as char
+                    ));
+                }
+            }
+        }
+        assert!(
+            wrong.is_empty(),
+            "{} cells differ:\n{}",
+            wrong.len(),
+            wrong.join("\n")
+        );
+        app.shutdown().await;
+    }
+);

@@ -58,8 +58,9 @@ pub(crate) async fn new_document(b: &Browser, title: &str, body: &str) -> String
             Some(json!({ "title": title, "body": body, "classification": "high" })),
         )
         .await;
-    assert_eq!(r.status(), StatusCode::CREATED);
-    let v: Value = r.json().await.unwrap();
+    let status = r.status();
+    let v: Value = r.json().await.unwrap_or_default();
+    assert_eq!(status, StatusCode::CREATED, "{v}");
     v["id"].as_str().unwrap().to_owned()
 }
 

@@ -581,7 +581,7 @@ pub async fn edit(
             &session,
             &id,
             &form.input(),
-            form.version.unwrap_or_default(),
+            form.version,
             origin(&ctx),
         )
         .await
@@ -690,11 +690,8 @@ async fn add_share(
     id: &str,
     form: &ShareForm,
 ) -> Result<attest_types::ShareId, DocumentError> {
-    let until = parse_date(&form.until).ok_or(DocumentError::Invalid {
-        field: "until",
-        code: "invalid_date",
-        message: "Enter the end of the share as a date (YYYY-MM-DD).".to_owned(),
-    })?;
+    // An unreadable date is `None`: the domain answers it after its access checks.
+    let until = parse_date(&form.until);
     state
         .documents
         .share(session, id, &form.user, until, origin(ctx))
@@ -846,21 +843,9 @@ pub async fn api_put(
     Path(id): Path<String>,
     Json(form): Json<DocumentForm>,
 ) -> Result<Response, AppError> {
-    let Some(version) = form.version else {
-        return failure(
-            DocumentError::Invalid {
-                field: "version",
-                code: "version_required",
-                message: "Send the version you edited, so a newer one is not overwritten."
-                    .to_owned(),
-            },
-            &ctx,
-            Format::Json,
-        );
-    };
     match state
         .documents
-        .update(&session, &id, &form.input(), version, origin(&ctx))
+        .update(&session, &id, &form.input(), form.version, origin(&ctx))
         .await
     {
         Ok(v) => Ok(tagged(
