@@ -4,6 +4,8 @@
 //! - [`router`] assembles routes and the middleware stack every response passes through.
 //! - [`middleware`]: request framing (request id, client address, CSP nonce, panic guard,
 //!   uniform error bodies, access log, metrics), security headers, limits.
+//! - [`openapi`]: the OpenAPI document of `/api/v1`, built from the route table and the
+//!   request structs.
 //! - [`policy`]: who may call each route (SEC-31); [`router::ROUTES`] declares it for every route.
 //! - [`routes`]: one module per area (`health`, `home`, static assets).
 //! - [`error`]: [`error::AppError`] and the generic error bodies (SEC-76).
@@ -14,6 +16,7 @@ pub mod auth;
 pub mod cookies;
 pub mod error;
 pub mod middleware;
+pub mod openapi;
 pub mod policy;
 pub mod qr;
 pub mod router;

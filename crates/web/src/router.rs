@@ -90,6 +90,11 @@ pub const ROUTES: &[Route] = &[
         methods: || post(auth::logout),
     },
     Route {
+        path: "/api/v1/openapi.json",
+        access: Access::SignedIn,
+        methods: || get(crate::openapi::serve),
+    },
+    Route {
         path: "/api/v1/login",
         access: Access::Public,
         methods: || post(auth::login),

@@ -464,6 +464,7 @@ const MATRIX: &[(&str, &str, &str)] = &[
     ("POST", "/sso/link", "YYYYYYYY"),
     ("GET", "/sso/{tenant}", "YYYYYYYY"),
     // The account: every signed-in person, in any role.
+    ("GET", "/api/v1/openapi.json", "YYYYYYUY"),
     ("GET", "/reauth", "YYYYYYUY"),
     ("POST", "/reauth", "YYYYYYUY"),
     ("POST", "/api/v1/reauth", "YYYYYYUY"),
@@ -710,6 +711,108 @@ both_backends!(
             wrong.len(),
             wrong.join("\n")
         );
+        app.shutdown().await;
+    }
+);
+
+/// Every `$ref` in a JSON value.
+fn refs(v: &serde_json::Value, out: &mut Vec<String>) {
+    match v {
+        serde_json::Value::Object(m) => {
+            for (k, v) in m {
+                if k == "$ref" {
+                    out.push(v.as_str().unwrap_or_default().to_owned());
+                }
+                refs(v, out);
+            }
+        }
+        serde_json::Value::Array(a) => a.iter().for_each(|v| refs(v, out)),
+        _ => {}
+    }
+}
+
+both_backends!(
+    sec_77_the_openapi_document_describes_exactly_the_api,
+    |backend| async move {
+        let app = TestApp::start(backend).await;
+        let owner = bootstrap(&app).await;
+        // Not public (SEC-31): a session or a token.
+        let visitor = app.browser();
+        assert_eq!(
+            visitor.get_json("/api/v1/openapi.json").await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+        let r = owner.get_json("/api/v1/openapi.json").await;
+        assert_eq!(r.status(), StatusCode::OK);
+        let doc: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(doc["openapi"], "3.0.3");
+        // Exactly the router's API: every API row of the matrix, and nothing else.
+        let mut documented: Vec<String> = doc["paths"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .flat_map(|(path, ops)| {
+                ops.as_object()
+                    .unwrap()
+                    .keys()
+                    .map(move |m| format!("{} {path}", m.to_uppercase()))
+            })
+            .collect();
+        let mut routed: Vec<String> = MATRIX
+            .iter()
+            .filter(|(_, p, _)| p.starts_with("/api/v1/"))
+            .map(|(m, p, _)| format!("{m} {p}"))
+            .collect();
+        documented.sort();
+        routed.sort();
+        assert_eq!(documented, routed);
+        // Every operation has a summary and responses; every reference resolves.
+        for (path, ops) in doc["paths"].as_object().unwrap() {
+            for (method, op) in ops.as_object().unwrap() {
+                assert!(
+                    op["summary"].as_str().is_some_and(|s| !s.is_empty()),
+                    "{method} {path}"
+                );
+                assert!(op["responses"].as_object().is_some_and(|r| !r.is_empty()));
+            }
+        }
+        let mut all = Vec::new();
+        refs(&doc, &mut all);
+        assert!(!all.is_empty());
+        for r in &all {
+            let name = r
+                .strip_prefix("#/components/schemas/")
+                .expect("a component reference");
+            assert!(
+                doc["components"]["schemas"][name].is_object(),
+                "{r} does not resolve"
+            );
+        }
+        // Request bodies are the handlers' own structs: the document editor's fields, and
+        // never the CSRF field or anything a caller may not set (SEC-37).
+        let editor = &doc["components"]["schemas"]["DocumentForm"]["properties"];
+        let mut fields: Vec<&str> = editor
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        fields.sort_unstable();
+        assert_eq!(
+            fields,
+            ["body", "classification", "owner", "title", "version"]
+        );
+        assert_eq!(
+            doc["paths"]["/api/v1/documents/{id}"]["put"]["requestBody"]["content"]["application/json"]
+                ["schema"]["$ref"],
+            "#/components/schemas/DocumentForm"
+        );
+        // Public operations say so; the rest need a token or a session.
+        assert_eq!(
+            doc["paths"]["/api/v1/login"]["post"]["security"],
+            serde_json::json!([])
+        );
+        assert!(doc["paths"]["/api/v1/documents"]["get"]["responses"]["401"].is_object());
         app.shutdown().await;
     }
 );

@@ -118,7 +118,7 @@ pub async fn page(
 }
 
 /// The password form.
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 pub struct PasswordForm {
     current_password: String,
     new_password: String,

@@ -81,7 +81,7 @@ pub async fn login_page(
 }
 
 /// The sign-in form.
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 pub struct LoginForm {
     email: String,
     password: String,

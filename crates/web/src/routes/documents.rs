@@ -320,11 +320,12 @@ pub async fn new_page(
 }
 
 /// The editor's fields (form or JSON). Only these exist: anything else is refused (SEC-37).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DocumentForm {
     /// The form's CSRF field (the middleware checks it).
     #[serde(default, rename = "csrf_token")]
+    #[schemars(skip)]
     _csrf_token: Option<serde::de::IgnoredAny>,
     #[serde(default)]
     title: String,
@@ -670,11 +671,12 @@ pub async fn delete_form(
 }
 
 /// A share's fields (form or JSON).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ShareForm {
     /// The form's CSRF field (the middleware checks it).
     #[serde(default, rename = "csrf_token")]
+    #[schemars(skip)]
     _csrf_token: Option<serde::de::IgnoredAny>,
     #[serde(default)]
     user: String,

@@ -18,7 +18,7 @@ use crate::routes::mfa::step_up_response;
 use crate::views::{self, ConfirmPage, MessagePage};
 
 /// The new address.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EmailForm {
     email: String,

@@ -102,7 +102,7 @@ pub async fn second_factor_page(
 }
 
 /// The second-factor form.
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 pub struct SecondFactorForm {
     #[serde(default)]
     method: Option<String>,
@@ -441,12 +441,13 @@ pub async fn start_totp(
 }
 
 /// A code.
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CodeForm {
     /// The form's CSRF field (the middleware checks it); nothing else unknown is accepted,
     /// in a form or JSON (SEC-37).
     #[serde(default, rename = "csrf_token")]
+    #[schemars(skip)]
     _csrf_token: Option<serde::de::IgnoredAny>,
     code: String,
 }
@@ -523,12 +524,13 @@ pub async fn regenerate_codes(
 }
 
 /// The organisation's MFA policy.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PolicyForm {
     /// The form's CSRF field (the middleware checks it); nothing else unknown is accepted,
     /// in a form or JSON (SEC-37).
     #[serde(default, rename = "csrf_token")]
+    #[schemars(skip)]
     _csrf_token: Option<serde::de::IgnoredAny>,
     mfa_required: bool,
 }
@@ -710,7 +712,7 @@ pub struct ContinueQuery {
 
 /// The step-up JSON body (the browser form is read field by field); nothing else is
 /// accepted (SEC-37).
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReauthForm {
     method: String,

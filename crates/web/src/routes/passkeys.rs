@@ -169,7 +169,7 @@ pub async fn api_list(
 }
 
 /// The JSON body that finishes a registration.
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterBody {
     #[serde(default)]

@@ -672,12 +672,13 @@ pub async fn settings(
 
 /// The settings form (and JSON body). `client_secret` is write-only: empty keeps the stored
 /// one.
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SettingsForm {
     /// The form's CSRF field (the middleware checks it); nothing else unknown is accepted,
     /// in a form or JSON (SEC-37).
     #[serde(default, rename = "csrf_token")]
+    #[schemars(skip)]
     _csrf_token: Option<serde::de::IgnoredAny>,
     display_name: String,
     issuer: String,
@@ -701,7 +702,7 @@ impl std::fmt::Debug for SettingsForm {
 }
 
 /// Domains as one text (form) or a list (JSON).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(untagged)]
 pub enum AllowedDomains {
     /// `"a.com b.com"`

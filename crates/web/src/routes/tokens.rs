@@ -90,11 +90,12 @@ pub async fn page(
 }
 
 /// A new token's settings (form or JSON).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateForm {
     /// The form's CSRF field (the middleware checks it).
     #[serde(default, rename = "csrf_token")]
+    #[schemars(skip)]
     _csrf_token: Option<serde::de::IgnoredAny>,
     #[serde(default)]
     name: String,

@@ -1,0 +1,434 @@
+//! The OpenAPI 3.0 document of `/api/v1`, served at `GET /api/v1/openapi.json`. It is built
+//! from the code: the paths, methods and security of each operation come from
+//! [`crate::router::ROUTES`] (a route's [`Access`]), and request bodies are the JSON schemas
+//! of the very structs the handlers deserialise (schemars). [`OPERATIONS`] adds what the code
+//! cannot say: a summary and the success status. The integration suite fails when the
+//! document and the router differ in a single API route or method.
+
+use axum::Json;
+use axum::response::{IntoResponse, Response};
+use schemars::generate::{SchemaGenerator, SchemaSettings};
+use serde_json::{Map, Value, json};
+
+use crate::policy::Access;
+use crate::router::ROUTES;
+use crate::routes::{account, auth, documents, email, mfa, passkeys, sso, tokens};
+
+/// A request body: its schema and how it is encoded.
+type Body = (fn(&mut SchemaGenerator) -> schemars::Schema, &'static str);
+
+const JSON: &str = "application/json";
+const FORM: &str = "application/x-www-form-urlencoded";
+
+/// One operation of the API.
+pub struct Operation {
+    /// `GET`, `POST`, …
+    pub method: &'static str,
+    /// The route pattern, as in `ROUTES`.
+    pub path: &'static str,
+    /// What it does.
+    pub summary: &'static str,
+    /// Its body, if it takes one.
+    body: Option<Body>,
+    /// The success status.
+    pub success: u16,
+}
+
+impl std::fmt::Debug for Operation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.method, self.path)
+    }
+}
+
+macro_rules! op {
+    ($m:literal, $p:literal, $s:literal, $ok:literal) => {
+        Operation {
+            method: $m,
+            path: $p,
+            summary: $s,
+            body: None,
+            success: $ok,
+        }
+    };
+    ($m:literal, $p:literal, $s:literal, $ok:literal, $t:ty, $enc:expr) => {
+        Operation {
+            method: $m,
+            path: $p,
+            summary: $s,
+            body: Some((|g| g.subschema_for::<$t>(), $enc)),
+            success: $ok,
+        }
+    };
+}
+
+/// Every operation under `/api/v1`.
+pub const OPERATIONS: &[Operation] = &[
+    op!("GET", "/api/v1/openapi.json", "This document.", 200),
+    op!(
+        "POST",
+        "/api/v1/login",
+        "Sign in with email and password; may answer that a second factor is needed.",
+        200,
+        auth::LoginForm,
+        FORM
+    ),
+    op!("POST", "/api/v1/logout", "Sign out: the session ends.", 204),
+    op!(
+        "POST",
+        "/api/v1/login/second-factor",
+        "Finish a sign-in with a TOTP code, a recovery code or a passkey answer.",
+        200,
+        mfa::SecondFactorForm,
+        FORM
+    ),
+    op!(
+        "POST",
+        "/api/v1/login/second-factor/passkey/begin",
+        "Start a passkey answer for the second step of a sign-in.",
+        200
+    ),
+    op!(
+        "POST",
+        "/api/v1/login/passkey/begin",
+        "Start a passwordless sign-in with a passkey.",
+        200
+    ),
+    op!(
+        "POST",
+        "/api/v1/login/passkey",
+        "Finish a passwordless sign-in with a passkey.",
+        200
+    ),
+    op!(
+        "POST",
+        "/api/v1/reauth",
+        "Prove presence again (step-up) before a sensitive action.",
+        200,
+        mfa::ReauthForm,
+        JSON
+    ),
+    op!(
+        "POST",
+        "/api/v1/reauth/passkey/begin",
+        "Start a passkey step-up.",
+        200
+    ),
+    op!(
+        "GET",
+        "/api/v1/account",
+        "Who am I: user, tenant, role and the CSRF token.",
+        200
+    ),
+    op!(
+        "POST",
+        "/api/v1/account/password",
+        "Change the password (needs the current one); other sessions end.",
+        200,
+        account::PasswordForm,
+        FORM
+    ),
+    op!(
+        "PATCH",
+        "/api/v1/account/email",
+        "Ask to change the email address; a link confirms it.",
+        202,
+        email::EmailForm,
+        JSON
+    ),
+    op!(
+        "GET",
+        "/api/v1/account/sessions",
+        "The account's live sessions.",
+        200
+    ),
+    op!(
+        "DELETE",
+        "/api/v1/account/sessions/{id}",
+        "End one of the account's sessions.",
+        204
+    ),
+    op!(
+        "GET",
+        "/api/v1/account/mfa/methods",
+        "The account's second factors.",
+        200
+    ),
+    op!(
+        "POST",
+        "/api/v1/account/mfa/totp",
+        "Start enrolling an authenticator app (needs a recent proof).",
+        200
+    ),
+    op!(
+        "DELETE",
+        "/api/v1/account/mfa/totp",
+        "Remove the authenticator app (needs a recent proof).",
+        204
+    ),
+    op!(
+        "POST",
+        "/api/v1/account/mfa/totp/confirm",
+        "Confirm the authenticator app with a code.",
+        200,
+        mfa::CodeForm,
+        JSON
+    ),
+    op!(
+        "POST",
+        "/api/v1/account/mfa/recovery-codes",
+        "Replace the recovery codes (shown once).",
+        200
+    ),
+    op!(
+        "POST",
+        "/api/v1/account/mfa/{method}",
+        "Enrol a second factor by method name (only `totp`; SMS is never offered).",
+        200
+    ),
+    op!(
+        "POST",
+        "/api/v1/account/passkeys/begin",
+        "Start registering a passkey (needs a recent proof).",
+        200
+    ),
+    op!(
+        "GET",
+        "/api/v1/account/passkeys",
+        "The account's passkeys.",
+        200
+    ),
+    op!(
+        "POST",
+        "/api/v1/account/passkeys",
+        "Finish registering a passkey.",
+        201,
+        passkeys::RegisterBody,
+        JSON
+    ),
+    op!(
+        "DELETE",
+        "/api/v1/account/passkeys/{id}",
+        "Remove a passkey (needs a recent proof).",
+        204
+    ),
+    op!(
+        "GET",
+        "/api/v1/account/tokens",
+        "The account's API tokens (never the tokens themselves).",
+        200
+    ),
+    op!(
+        "POST",
+        "/api/v1/account/tokens",
+        "Create an API token, shown once (needs a recent proof).",
+        201,
+        tokens::CreateForm,
+        JSON
+    ),
+    op!(
+        "DELETE",
+        "/api/v1/account/tokens/{id}",
+        "Revoke an API token.",
+        204
+    ),
+    op!(
+        "PUT",
+        "/api/v1/tenant/mfa-policy",
+        "Require a second factor of every member (owners and admins).",
+        200,
+        mfa::PolicyForm,
+        JSON
+    ),
+    op!(
+        "GET",
+        "/api/v1/tenant/sso",
+        "The tenant's single sign-on settings, without the secret (owners and admins).",
+        200
+    ),
+    op!(
+        "PUT",
+        "/api/v1/tenant/sso",
+        "Configure single sign-on (owners and admins; needs a recent proof).",
+        200,
+        sso::SettingsForm,
+        JSON
+    ),
+    op!(
+        "GET",
+        "/api/v1/documents",
+        "Documents the caller sees, most recently changed first (`classification`, `after`, `limit` ≤ 100).",
+        200
+    ),
+    op!(
+        "POST",
+        "/api/v1/documents",
+        "Create a document (contributors and above); the body is sanitised.",
+        201,
+        documents::DocumentForm,
+        JSON
+    ),
+    op!(
+        "GET",
+        "/api/v1/documents/{id}",
+        "A document with its current body and the caller's permissions.",
+        200
+    ),
+    op!(
+        "PUT",
+        "/api/v1/documents/{id}",
+        "Save a new version; `version` is the one edited (409 when stale).",
+        200,
+        documents::DocumentForm,
+        JSON
+    ),
+    op!(
+        "DELETE",
+        "/api/v1/documents/{id}",
+        "Delete a document with its versions and shares.",
+        204
+    ),
+    op!(
+        "GET",
+        "/api/v1/documents/{id}/versions",
+        "A document's versions (not for members limited to shared items).",
+        200
+    ),
+    op!(
+        "GET",
+        "/api/v1/documents/{id}/versions/{n}",
+        "A document as it was at version n.",
+        200
+    ),
+    op!(
+        "GET",
+        "/api/v1/documents/{id}/shares",
+        "A document's shares and who it can be shared with (compliance managers and above).",
+        200
+    ),
+    op!(
+        "POST",
+        "/api/v1/documents/{id}/shares",
+        "Share a document with an external member or a scope-limited auditor until a date.",
+        201,
+        documents::ShareForm,
+        JSON
+    ),
+    op!(
+        "DELETE",
+        "/api/v1/documents/{id}/shares/{share}",
+        "Stop sharing; effective on the recipient's next request.",
+        204
+    ),
+];
+
+fn error_response(description: &str) -> Value {
+    json!({
+        "description": description,
+        "content": { JSON: { "schema": { "$ref": "#/components/schemas/Error" } } },
+    })
+}
+
+/// Builds the document.
+#[must_use]
+pub fn document(server_url: &str) -> Value {
+    let mut generator = SchemaSettings::openapi3().into_generator();
+    let mut paths: Map<String, Value> = Map::new();
+    for op in OPERATIONS {
+        let access = ROUTES
+            .iter()
+            .find(|r| r.path == op.path)
+            .map_or(Access::SignedIn, |r| r.access);
+        let mut responses = Map::new();
+        responses.insert(op.success.to_string(), json!({ "description": "Success." }));
+        let mut operation = Map::new();
+        operation.insert("summary".into(), op.summary.into());
+        operation.insert(
+            "operationId".into(),
+            format!("{} {}", op.method.to_lowercase(), op.path).into(),
+        );
+        let params: Vec<Value> = op
+            .path
+            .split('/')
+            .filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+            .map(|name| {
+                json!({ "name": name, "in": "path", "required": true, "schema": { "type": "string" } })
+            })
+            .collect();
+        if !params.is_empty() {
+            operation.insert("parameters".into(), params.into());
+            responses.insert(
+                "404".into(),
+                error_response("Not found, or not visible to the caller (the same answer)."),
+            );
+        }
+        if let Some((schema, encoding)) = op.body {
+            operation.insert(
+                "requestBody".into(),
+                json!({ "required": true, "content": { encoding: { "schema": schema(&mut generator) } } }),
+            );
+            responses.insert(
+                "422".into(),
+                error_response("Invalid input, naming the field; nothing changed."),
+            );
+        }
+        if access.is_public() {
+            operation.insert("security".into(), json!([]));
+        } else {
+            responses.insert("401".into(), error_response("No valid session or token."));
+            responses.insert(
+                "429".into(),
+                error_response("Over a request limit; see Retry-After."),
+            );
+        }
+        if matches!(access, Access::Needs(_)) || op.method != "GET" {
+            responses.insert(
+                "403".into(),
+                error_response("The caller's role (or a read-only token) does not allow it."),
+            );
+        }
+        operation.insert("responses".into(), responses.into());
+        let entry = paths
+            .entry(op.path.to_owned())
+            .or_insert_with(|| Value::Object(Map::new()));
+        if let Value::Object(m) = entry {
+            m.insert(op.method.to_lowercase(), operation.into());
+        }
+    }
+    let mut schemas: Map<String, Value> = generator.take_definitions(true);
+    schemas.insert(
+        "Error".into(),
+        json!({
+            "type": "object",
+            "required": ["error", "message", "id"],
+            "properties": {
+                "error": { "type": "string", "description": "A stable machine-readable code." },
+                "message": { "type": "string" },
+                "field": { "type": "string", "description": "The input field, for 422." },
+                "id": { "type": "string", "description": "The request id, to quote to an administrator." },
+            },
+        }),
+    );
+    json!({
+        "openapi": "3.0.3",
+        "info": {
+            "title": "Attest API",
+            "version": "1",
+            "description": "Attest's JSON API. Authenticate with `Authorization: Bearer <API token>` (from /account/tokens), or with the browser session cookie plus the `X-CSRF-Token` header for state changes. Ids are opaque.",
+        },
+        "servers": [{ "url": server_url }],
+        "security": [{ "bearer": [] }, { "session": [] }],
+        "components": {
+            "securitySchemes": {
+                "bearer": { "type": "http", "scheme": "bearer" },
+                "session": { "type": "apiKey", "in": "cookie", "name": "__Host-attest-session" },
+            },
+            "schemas": schemas,
+        },
+        "paths": paths,
+    })
+}
+
+/// `GET /api/v1/openapi.json`
+pub async fn serve(axum::extract::State(state): axum::extract::State<crate::AppState>) -> Response {
+    Json(document(&state.settings.public_url)).into_response()
+}
