@@ -189,23 +189,34 @@ pub async fn launch(l: Launch) -> Result<Launched, LaunchError> {
         );
     }
     let identity = identity.with_relying_party(relying_party);
-    // Access recertification's inactivity rule (SEC-38): checked at start and every hour.
-    if cfg.auth.inactive_disable_days > 0 {
+    // Access recertification (SEC-38), checked at start and every hour: the inactivity rule
+    // (when `auth.inactive_disable_days` is not 0), memberships past their end date, and
+    // reviews past their due date (escalated to the owners by mail).
+    {
         let sweeper = identity.clone();
-        let period = time::Duration::days(i64::from(cfg.auth.inactive_disable_days));
+        let inactive = (cfg.auth.inactive_disable_days > 0)
+            .then(|| time::Duration::days(i64::from(cfg.auth.inactive_disable_days)));
+        let base_url = public_url.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(3600));
             loop {
                 tick.tick().await;
-                match sweeper.disable_inactive(period).await {
-                    Ok(0) => {}
-                    Ok(n) => tracing::info!(disabled = n, "disabled inactive users"),
-                    Err(e) => tracing::error!(error = %e, "could not disable inactive users"),
+                if let Some(period) = inactive {
+                    match sweeper.disable_inactive(period).await {
+                        Ok(0) => {}
+                        Ok(n) => tracing::info!(disabled = n, "disabled inactive users"),
+                        Err(e) => tracing::error!(error = %e, "could not disable inactive users"),
+                    }
                 }
                 match sweeper.end_expired_memberships().await {
                     Ok(0) => {}
                     Ok(n) => tracing::info!(ended = n, "ended expired memberships"),
                     Err(e) => tracing::error!(error = %e, "could not end expired memberships"),
+                }
+                match sweeper.escalate_overdue_reviews(&base_url).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(escalated = n, "escalated overdue access reviews"),
+                    Err(e) => tracing::error!(error = %e, "could not escalate access reviews"),
                 }
             }
         });

@@ -1051,3 +1051,16 @@ pub async fn active_owners_of(tx: &mut Tx, tenant: TenantId) -> Result<Vec<Uuid>
     }
     Ok(active)
 }
+
+/// Every tenant's id (background sweeps that then work tenant by tenant, under row-level
+/// security).
+///
+/// # Errors
+/// On database failure.
+pub async fn all_tenants(db: &Db) -> Result<Vec<Uuid>, DbError> {
+    Ok(on_pool!(db, |pool| {
+        sqlx::query_scalar("SELECT id FROM tenant ORDER BY id")
+            .fetch_all(pool)
+            .await?
+    }))
+}

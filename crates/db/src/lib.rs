@@ -36,6 +36,7 @@ macro_rules! on_pool {
     };
 }
 
+pub mod access_review;
 pub mod api_token;
 pub mod audit;
 pub mod data_key;

@@ -8,6 +8,7 @@
 //! - [`health`]: readiness of the database and schema.
 
 pub mod access;
+pub mod access_reviews;
 pub mod audit;
 pub mod authn;
 pub mod documents;

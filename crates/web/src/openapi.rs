@@ -12,7 +12,7 @@ use serde_json::{Map, Value, json};
 
 use crate::policy::Access;
 use crate::router::ROUTES;
-use crate::routes::{account, auth, documents, email, mfa, passkeys, sso, tokens};
+use crate::routes::{access_reviews, account, auth, documents, email, mfa, passkeys, sso, tokens};
 
 /// A request body: its schema and how it is encoded.
 type Body = (fn(&mut SchemaGenerator) -> schemars::Schema, &'static str);
@@ -251,6 +251,34 @@ pub const OPERATIONS: &[Operation] = &[
         "Configure single sign-on (owners and admins; needs a recent proof).",
         200,
         sso::SettingsForm,
+        JSON
+    ),
+    op!(
+        "GET",
+        "/api/v1/access-reviews",
+        "The tenant's access reviews (owners and admins).",
+        200
+    ),
+    op!(
+        "POST",
+        "/api/v1/access-reviews",
+        "Start an access review of every membership (owners and admins).",
+        201,
+        access_reviews::StartForm,
+        JSON
+    ),
+    op!(
+        "GET",
+        "/api/v1/access-reviews/{id}",
+        "An access review with its memberships and decisions.",
+        200
+    ),
+    op!(
+        "POST",
+        "/api/v1/access-reviews/{id}/items/{item}",
+        "Confirm or revoke a membership (owners; never one's own); a revocation ends the member's sessions and tokens.",
+        204,
+        access_reviews::DecisionForm,
         JSON
     ),
     op!(

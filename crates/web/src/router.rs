@@ -20,7 +20,8 @@ use crate::error::AppError;
 use crate::middleware::{csrf, frame, limits, step_up};
 use crate::policy::{self, Access};
 use crate::routes::{
-    account, assets, auth, documents, email, health, home, mfa, onboarding, passkeys, sso, tokens,
+    access_reviews, account, assets, auth, documents, email, health, home, mfa, onboarding,
+    passkeys, sso, tokens,
 };
 use attest_domain::access::Permission;
 
@@ -413,6 +414,42 @@ pub const ROUTES: &[Route] = &[
         path: "/api/v1/account/tokens/{id}",
         access: Access::SignedIn,
         methods: || delete(tokens::api_revoke),
+    },
+    // Access reviews (SEC-38): owners and admins; owners decide.
+    Route {
+        path: "/tenant/access-reviews",
+        access: Access::TENANT_ADMIN,
+        methods: || get(access_reviews::page).post(access_reviews::start_form),
+    },
+    Route {
+        path: "/tenant/access-reviews/{id}",
+        access: Access::TENANT_ADMIN,
+        methods: || get(access_reviews::show),
+    },
+    Route {
+        path: "/tenant/access-reviews/{id}/report.csv",
+        access: Access::TENANT_ADMIN,
+        methods: || get(access_reviews::report),
+    },
+    Route {
+        path: "/tenant/access-reviews/{id}/items/{item}",
+        access: Access::TENANT_ADMIN,
+        methods: || post(access_reviews::decide_form),
+    },
+    Route {
+        path: "/api/v1/access-reviews",
+        access: Access::TENANT_ADMIN,
+        methods: || get(access_reviews::api_list).post(access_reviews::api_start),
+    },
+    Route {
+        path: "/api/v1/access-reviews/{id}",
+        access: Access::TENANT_ADMIN,
+        methods: || get(access_reviews::api_get),
+    },
+    Route {
+        path: "/api/v1/access-reviews/{id}/items/{item}",
+        access: Access::TENANT_ADMIN,
+        methods: || post(access_reviews::api_decide),
     },
     // Documents: reads need a session (the domain shows each caller what they may see);
     // writes need the permission, and the domain checks the object too.

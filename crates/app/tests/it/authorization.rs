@@ -520,6 +520,24 @@ const MATRIX: &[(&str, &str, &str)] = &[
     ("POST", "/tenant/sso/remove", "YYFFFFUF"),
     ("GET", "/api/v1/tenant/sso", "YYFFFFUF"),
     ("PUT", "/api/v1/tenant/sso", "YYFFFFUF"),
+    // Access reviews: owners and admins.
+    ("GET", "/tenant/access-reviews", "YYFFFFUF"),
+    ("POST", "/tenant/access-reviews", "YYFFFFUF"),
+    ("GET", "/tenant/access-reviews/{id}", "YYFFFFUF"),
+    ("GET", "/tenant/access-reviews/{id}/report.csv", "YYFFFFUF"),
+    (
+        "POST",
+        "/tenant/access-reviews/{id}/items/{item}",
+        "YYFFFFUF",
+    ),
+    ("GET", "/api/v1/access-reviews", "YYFFFFUF"),
+    ("POST", "/api/v1/access-reviews", "YYFFFFUF"),
+    ("GET", "/api/v1/access-reviews/{id}", "YYFFFFUF"),
+    (
+        "POST",
+        "/api/v1/access-reviews/{id}/items/{item}",
+        "YYFFFFUF",
+    ),
     // Documents: read by all (externals only what is shared), created by contributors and
     // up, edited by their owner or a compliance manager and up, shared by the latter.
     ("GET", "/documents", "YYYYYYUY"),

@@ -4,6 +4,7 @@
 // Tests fail by panicking; helpers here are test code too.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod access_reviews;
 mod api_tokens;
 mod audit_trail;
 mod authorization;

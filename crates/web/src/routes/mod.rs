@@ -1,5 +1,6 @@
 //! Handlers, one module per area.
 
+pub mod access_reviews;
 pub mod account;
 pub mod assets;
 pub mod auth;
