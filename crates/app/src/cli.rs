@@ -123,6 +123,14 @@ pub enum AdminAction {
         #[arg(long, required = true)]
         password_stdin: bool,
     },
+    /// List a tenant's documents (metadata only): allowed only while one of the tenant's
+    /// owners or admins has granted operator access (Members → Operator access); every
+    /// attempt is recorded in the tenant's audit trail (SEC-39).
+    TenantDocuments {
+        /// The tenant's name.
+        #[arg(long)]
+        tenant: String,
+    },
     /// Print the SQL that creates the PostgreSQL owner and app roles.
     DbRoles {
         /// Database name.

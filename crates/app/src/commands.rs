@@ -21,6 +21,8 @@ use crate::prepare;
 pub const EXIT_CONFIG: u8 = 2;
 /// Exit code when `audit verify` finds a broken chain.
 pub const EXIT_TAMPERED: u8 = 3;
+/// Exit code of an operator command refused for want of the tenant's grant (SEC-39).
+pub const EXIT_DENIED: u8 = 4;
 
 fn fail(code: u8, message: impl std::fmt::Display) -> ExitCode {
     eprintln!("error: {message}");
@@ -367,7 +369,10 @@ async fn admin(cfg: &Config, action: AdminAction) -> ExitCode {
             ..
         } => {
             let Ok(role) = role.parse::<attest_types::Role>() else {
-                return fail(EXIT_CONFIG, "--role must be owner, admin or member");
+                return fail(
+                    EXIT_CONFIG,
+                    "--role must be owner, admin, manager, contributor, auditor or external",
+                );
             };
             let mut password = attest_crypto::Zeroizing::new(String::new());
             if std::io::stdin().read_line(&mut password).is_err() {
@@ -407,6 +412,27 @@ async fn admin(cfg: &Config, action: AdminAction) -> ExitCode {
                     ExitCode::SUCCESS
                 }
                 Err(e) => fail(EXIT_CONFIG, e),
+            }
+        }
+        AdminAction::TenantDocuments { tenant } => {
+            use attest_domain::operator_access::OperatorRefusal;
+            match identity.operator_documents(&tenant).await {
+                Ok(docs) => {
+                    println!("{} document(s) in {tenant}:", docs.len());
+                    for d in docs {
+                        println!(
+                            "{}\t{}\tv{}\t{}",
+                            d.id, d.classification, d.version, d.title
+                        );
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(OperatorRefusal::NoGrant) => fail(
+                    EXIT_DENIED,
+                    "refused: the tenant's owners or admins have not granted operator access (or it expired); the attempt is in their audit trail",
+                ),
+                Err(e @ OperatorRefusal::UnknownTenant) => fail(EXIT_CONFIG, e),
+                Err(e) => fail(1, e),
             }
         }
         AdminAction::DbRoles { .. } => ExitCode::SUCCESS,

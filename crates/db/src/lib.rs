@@ -44,6 +44,7 @@ pub mod document;
 pub mod identity;
 pub mod mfa;
 pub mod migrate;
+pub mod operator_grant;
 pub mod outbox;
 pub mod passkey;
 mod pool;

@@ -18,6 +18,7 @@ pub mod identity;
 pub mod keys;
 pub mod mail;
 pub mod onboarding;
+pub mod operator_access;
 pub mod rich_text;
 
 /// The database handle, re-exported so the web layer can hold it without depending on the

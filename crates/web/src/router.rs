@@ -21,7 +21,7 @@ use crate::middleware::{csrf, frame, limits, step_up};
 use crate::policy::{self, Access};
 use crate::routes::{
     access_reviews, account, assets, auth, documents, email, health, home, mfa, onboarding,
-    passkeys, sso, tokens,
+    operator_access, passkeys, sso, tokens,
 };
 use attest_domain::access::Permission;
 
@@ -414,6 +414,17 @@ pub const ROUTES: &[Route] = &[
         path: "/api/v1/account/tokens/{id}",
         access: Access::SignedIn,
         methods: || delete(tokens::api_revoke),
+    },
+    // Operator access (SEC-39): the tenant's owners and admins let the operator in.
+    Route {
+        path: "/tenant/operator-access",
+        access: Access::TENANT_ADMIN,
+        methods: || get(operator_access::page).post(operator_access::grant),
+    },
+    Route {
+        path: "/tenant/operator-access/{id}/revoke",
+        access: Access::TENANT_ADMIN,
+        methods: || post(operator_access::revoke),
     },
     // Access reviews (SEC-38): owners and admins; owners decide.
     Route {

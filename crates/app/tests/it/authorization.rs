@@ -520,6 +520,9 @@ const MATRIX: &[(&str, &str, &str)] = &[
     ("POST", "/tenant/sso/remove", "YYFFFFUF"),
     ("GET", "/api/v1/tenant/sso", "YYFFFFUF"),
     ("PUT", "/api/v1/tenant/sso", "YYFFFFUF"),
+    ("GET", "/tenant/operator-access", "YYFFFFUF"),
+    ("POST", "/tenant/operator-access", "YYFFFFUF"),
+    ("POST", "/tenant/operator-access/{id}/revoke", "YYFFFFUF"),
     // Access reviews: owners and admins.
     ("GET", "/tenant/access-reviews", "YYFFFFUF"),
     ("POST", "/tenant/access-reviews", "YYFFFFUF"),

@@ -17,6 +17,7 @@ mod logging;
 mod mfa;
 mod migrations;
 mod onboarding;
+mod operator_access;
 mod passkeys;
 mod sso;
 mod tls;

@@ -10,6 +10,7 @@ pub mod health;
 pub mod home;
 pub mod mfa;
 pub mod onboarding;
+pub mod operator_access;
 pub mod passkeys;
 pub mod sso;
 pub mod tokens;
