@@ -589,11 +589,11 @@ test('Attest in a browser: bootstrap, second factor, invite, accept, sign in, si
       const form = page.getByRole('region', { name: 'Invite a colleague' });
       assert.deepEqual(
         await form.locator('#role option').evaluateAll((options) => options.map((o) => o.value)),
-        ['member', 'admin', 'owner'],
+        ['owner', 'admin', 'manager', 'contributor', 'auditor', 'external'],
       );
       await accessible('/members');
       await form.getByLabel('Email address', { exact: true }).fill(INVITEE.email);
-      await form.getByLabel('Role', { exact: true }).selectOption('member');
+      await form.getByLabel('Role', { exact: true }).selectOption('contributor');
       await submit(form.getByRole('button', { name: 'Send invitation' }), 200);
       await page
         .getByRole('status')
@@ -646,7 +646,7 @@ test('Attest in a browser: bootstrap, second factor, invite, accept, sign in, si
       const row = orgs.getByRole('row').filter({ hasText: OWNER.tenant });
       await row.waitFor();
       assert.equal(await orgs.locator('tbody tr').count(), 1, 'one organisation');
-      assert.deepEqual(await row.getByRole('cell').allInnerTexts(), [OWNER.tenant, 'Member', 'Current']);
+      assert.deepEqual(await row.getByRole('cell').allInnerTexts(), [OWNER.tenant, 'Contributor', 'Current']);
       await invitee.screenshot({ path: path.join(ARTIFACTS, 'invitee.png'), fullPage: true });
       await accessible('/ (the invitee)', invitee);
     });
@@ -657,7 +657,7 @@ test('Attest in a browser: bootstrap, second factor, invite, accept, sign in, si
       const row = rows.filter({ hasText: INVITEE.email });
       await row.waitFor();
       const cells = (await row.getByRole('cell').allInnerTexts()).slice(0, 3).map((c) => c.trim());
-      assert.deepEqual(cells, [INVITEE.name, INVITEE.email, 'Member']);
+      assert.deepEqual(cells, [INVITEE.name, INVITEE.email, 'Contributor']);
       assert.equal(await rows.count(), 2);
     });
 
@@ -679,7 +679,7 @@ test('Attest in a browser: bootstrap, second factor, invite, accept, sign in, si
       await invitee.waitForURL(`${server.origin}/`);
       await invitee.getByRole('banner').getByText(INVITEE.email, { exact: true }).waitFor();
       const row = invitee.getByRole('region', { name: 'Your organisations' }).getByRole('row').filter({ hasText: OWNER.tenant });
-      assert.deepEqual(await row.getByRole('cell').allInnerTexts(), [OWNER.tenant, 'Member', 'Current']);
+      assert.deepEqual(await row.getByRole('cell').allInnerTexts(), [OWNER.tenant, 'Contributor', 'Current']);
       await signOut();
     });
 
@@ -825,6 +825,49 @@ test('Attest in a browser: bootstrap, second factor, invite, accept, sign in, si
       assert.equal(tokens.status(), 200);
       await page.getByRole('heading', { name: 'API tokens', level: 1 }).waitFor();
       await accessible('/account/tokens');
+      await page.goto(`${server.origin}/`);
+    });
+
+    await step('the owner writes a document, edits it, and the history and pages are accessible', async () => {
+      const list = await page.goto(`${server.origin}/documents`);
+      assert.equal(list.status(), 200);
+      await page.getByRole('heading', { name: 'Documents', level: 1 }).waitFor();
+      await accessible('/documents');
+      await page.getByRole('link', { name: 'New document' }).click();
+      await page.getByRole('heading', { name: 'New document', level: 1 }).waitFor();
+      await accessible('/documents/new');
+      await page.getByLabel('Title').fill('Information security policy');
+      await page.getByLabel('Text').fill('<h2>Scope</h2><p>All staff.</p><img src=x onerror="alert(1)"><a href="javascript:alert(2)">x</a>');
+      let dialogs = 0;
+      page.on('dialog', (d) => { dialogs += 1; d.dismiss(); });
+      await submit(page.getByRole('button', { name: 'Save' }), 303);
+      await page.getByRole('heading', { name: 'Information security policy', level: 1 }).waitFor();
+      assert.equal(await page.locator('.rich-text img, .rich-text script, .rich-text [href^="javascript"]').count(), 0);
+      await page.getByRole('heading', { name: 'Scope', level: 2 }).waitFor();
+      await page.getByRole('link', { name: 'Edit' }).click();
+      await page.getByLabel('Text').fill('<p>All staff and contractors.</p>');
+      await submit(page.getByRole('button', { name: 'Save' }), 303);
+      await page.getByText('All staff and contractors.').waitFor();
+      const versions = page.getByRole('region', { name: 'Versions' }).locator('tbody tr');
+      assert.equal(await versions.count(), 2, 'two versions listed');
+      assert.equal(dialogs, 0, 'no script ran');
+      await accessible('/documents/{id}');
+    });
+
+    await step('the access review and operator access pages are accessible', async () => {
+      const reviews = await page.goto(`${server.origin}/tenant/access-reviews`);
+      assert.equal(reviews.status(), 200);
+      await accessible('/tenant/access-reviews');
+      await page.getByLabel('Name').fill('Quarterly access review');
+      await submit(page.getByRole('button', { name: 'Start review' }), 303);
+      await page.getByRole('heading', { name: 'Quarterly access review', level: 1 }).waitFor();
+      const items = page.locator('tbody tr');
+      assert.equal(await items.count(), 2, 'one item per membership');
+      await accessible('/tenant/access-reviews/{id}');
+      const operator = await page.goto(`${server.origin}/tenant/operator-access`);
+      assert.equal(operator.status(), 200);
+      await page.getByRole('heading', { name: 'Operator access', level: 1 }).waitFor();
+      await accessible('/tenant/operator-access');
       await page.goto(`${server.origin}/`);
     });
 
