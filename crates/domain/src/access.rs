@@ -72,8 +72,6 @@ pub struct Caller {
     pub role: Role,
     /// What they see.
     pub visibility: Visibility,
-    /// Whether they came with a read-only API token.
-    pub read_only: bool,
 }
 
 /// A refusal. Services map [`Denied::NotVisible`] to "not found" (SEC-32).
@@ -99,7 +97,6 @@ impl Caller {
             user: session.user,
             role,
             visibility: session.visibility,
-            read_only: session.token_scope == Some(crate::authn::api_tokens::TokenScope::Read),
         })
     }
 

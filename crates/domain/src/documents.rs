@@ -395,12 +395,11 @@ impl Documents {
         .await?;
         tx.commit().await?;
         let more = rows.len() > usize::try_from(limit).unwrap_or(usize::MAX);
-        let mut items = rows
+        let items = rows
             .into_iter()
             .take(usize::try_from(limit).unwrap_or(0))
             .map(|r| Self::view(&caller, r).map(Granted::new))
             .collect::<Result<Vec<_>, _>>()?;
-        items.shrink_to_fit();
         let next = more.then(|| items.last().map(|d| d.id)).flatten();
         Ok(DocumentPage { items, next })
     }

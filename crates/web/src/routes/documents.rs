@@ -106,7 +106,6 @@ struct ListPage {
     filter: String,
     classifications: [&'static str; 5],
     next: Option<String>,
-    message: Option<String>,
 }
 
 #[derive(Template)]
@@ -228,7 +227,6 @@ pub async fn list_page(
             }),
             filter,
             classifications: CLASSES,
-            message: None,
         },
     )?;
     tag(&mut r, &session);
