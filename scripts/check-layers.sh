@@ -20,11 +20,15 @@ done
 forbid attest-web attest-sso "the web layer reaches single sign-on through the domain"
 forbid attest-domain openidconnect "the domain reaches OpenID Connect only through attest-sso"
 for dep in aes-gcm rcgen getrandom; do
-  for c in attest-db attest-domain attest-web attest-app attest-config attest-types attest-sso; do
+  for c in attest-db attest-domain attest-web attest-app attest-config attest-types attest-sso attest-storage; do
     forbid "$c" "$dep" "only attest-crypto touches key material"
   done
 done
 for dep in tokio sqlx; do forbid attest-types "$dep" "types does no I/O"; done
+# attest-storage moves encrypted bytes: no SQL, no web framework, no domain rules.
+for dep in sqlx attest-db attest-domain attest-web axum askama; do
+  forbid attest-storage "$dep" "attest-storage is blob storage only"
+done
 # Only the binary reads the process environment.
 if grep -rn --include='*.rs' -E 'std::env::var|env::vars\(' crates/*/src | grep -vE '^crates/(app|test-support)/'; then
   echo "layering: only attest-app reads the environment"; fail=1
