@@ -13,6 +13,7 @@ pub mod audit;
 pub mod authn;
 pub mod documents;
 pub mod email_change;
+pub mod evidence;
 pub mod health;
 pub mod identity;
 pub mod keys;
