@@ -85,6 +85,15 @@ pub enum Denied {
     Forbidden,
 }
 
+impl From<Denied> for crate::identity::IdentityError {
+    fn from(d: Denied) -> Self {
+        match d {
+            Denied::NotVisible => Self::NotFound,
+            Denied::Forbidden => Self::Forbidden,
+        }
+    }
+}
+
 impl Caller {
     /// The caller of a session in its tenant.
     ///
@@ -98,6 +107,16 @@ impl Caller {
             role,
             visibility: session.visibility,
         })
+    }
+
+    /// The caller of a session, who must have `permission` in its tenant.
+    ///
+    /// # Errors
+    /// [`Denied::NotVisible`] without a tenant, [`Denied::Forbidden`] without the permission.
+    pub fn with(session: &VerifiedSession, permission: Permission) -> Result<Self, Denied> {
+        let c = Self::of(session)?;
+        c.require(permission)?;
+        Ok(c)
     }
 
     /// Whether the caller has `permission`.

@@ -81,13 +81,6 @@ pub fn csv_cell(text: &str) -> String {
     format!("\"{}\"", text.replace('"', "\"\""))
 }
 
-fn caller(session: &VerifiedSession) -> Result<Caller, IdentityError> {
-    let c = Caller::of(session).map_err(|_| IdentityError::NotFound)?;
-    c.require(Permission::ManageTenant)
-        .map_err(|_| IdentityError::Forbidden)?;
-    Ok(c)
-}
-
 impl Identity {
     /// Starts a review of every current membership, due in `due_in_days` (1 to 90).
     ///
@@ -100,7 +93,7 @@ impl Identity {
         due_in_days: i64,
         origin: Origin,
     ) -> Result<Uuid, IdentityError> {
-        let c = caller(session)?;
+        let c = Caller::with(session, Permission::ManageTenant)?;
         let name = validate_name("name", name, 120)?;
         if !(1..=MAX_DAYS).contains(&due_in_days) {
             return Err(IdentityError::Invalid {
@@ -143,7 +136,7 @@ impl Identity {
         &self,
         session: &VerifiedSession,
     ) -> Result<Granted<Vec<ReviewRow>>, IdentityError> {
-        let c = caller(session)?;
+        let c = Caller::with(session, Permission::ManageTenant)?;
         let mut tx = self.db.read_for(c.tenant).await?;
         let rows = store::list(&mut tx, c.tenant).await?;
         tx.commit().await?;
@@ -159,7 +152,7 @@ impl Identity {
         session: &VerifiedSession,
         id: &str,
     ) -> Result<Granted<ReviewDetail>, IdentityError> {
-        let c = caller(session)?;
+        let c = Caller::with(session, Permission::ManageTenant)?;
         let id = parse_id(id)?;
         let mut tx = self.db.read_for(c.tenant).await?;
         let review = store::get(&mut tx, c.tenant, id)
@@ -190,7 +183,7 @@ impl Identity {
         decision: Decision,
         origin: Origin,
     ) -> Result<(), IdentityError> {
-        let c = caller(session)?;
+        let c = Caller::with(session, Permission::ManageTenant)?;
         let review = parse_id(review)?;
         let item = parse_id(item)?;
         let now = self.clock.now();

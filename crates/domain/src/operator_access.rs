@@ -48,13 +48,6 @@ pub enum OperatorRefusal {
     Failed(#[from] IdentityError),
 }
 
-fn caller(session: &VerifiedSession) -> Result<Caller, IdentityError> {
-    let c = Caller::of(session).map_err(|_| IdentityError::NotFound)?;
-    c.require(Permission::ManageTenant)
-        .map_err(|_| IdentityError::Forbidden)?;
-    Ok(c)
-}
-
 impl Identity {
     /// Grants the operator access to the tenant's records for `hours` (1 to 24).
     ///
@@ -68,7 +61,7 @@ impl Identity {
         reason: &str,
         origin: Origin,
     ) -> Result<Uuid, IdentityError> {
-        let c = caller(session)?;
+        let c = Caller::with(session, Permission::ManageTenant)?;
         if !(1..=MAX_HOURS).contains(&hours) {
             return Err(IdentityError::Invalid {
                 field: "hours",
@@ -113,7 +106,7 @@ impl Identity {
         &self,
         session: &VerifiedSession,
     ) -> Result<Granted<Vec<GrantRow>>, IdentityError> {
-        let c = caller(session)?;
+        let c = Caller::with(session, Permission::ManageTenant)?;
         let mut tx = self.db.read_for(c.tenant).await?;
         let rows = store::list(&mut tx, c.tenant).await?;
         tx.commit().await?;
@@ -130,7 +123,7 @@ impl Identity {
         id: &str,
         origin: Origin,
     ) -> Result<(), IdentityError> {
-        let c = caller(session)?;
+        let c = Caller::with(session, Permission::ManageTenant)?;
         let id = Uuid::parse_str(id.trim()).map_err(|_| IdentityError::NotFound)?;
         let mut tx = self.db.begin_for(c.tenant).await?;
         if !store::revoke(&mut tx, c.tenant, id, self.clock.now()).await? {
