@@ -29,12 +29,36 @@ if ! python3 -c 'import aiosmtpd' 2>/dev/null; then
     || { echo "cannot install the Python package aiosmtpd (needed by the mail tests)" >&2; exit 1; }
 fi
 
+# The S3 server the evidence tests start (a real process): moto, pinned in
+# crates/test-support/peers/moto/requirements.txt.
+if ! python3 -c 'import moto, flask; assert moto.__version__ == "5.2.5"' 2>/dev/null; then
+  python3 -m pip install --quiet --disable-pip-version-check -r crates/test-support/peers/moto/requirements.txt \
+    || { echo "cannot install moto[server] (needed by the S3 evidence tests)" >&2; exit 1; }
+fi
+
+# The Azure Blob emulator the evidence tests start: npm azurite, pinned by the lock file in
+# crates/test-support/peers/azurite (the tests also run `npm ci` there when it is missing).
+
+# The malware scanner the SEC-58 tests start: clamd from Debian's clamav-daemon (the tests
+# give it their own one-signature database; nothing is downloaded).
+if ! command -v clamd >/dev/null && [ ! -x /usr/sbin/clamd ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clamav-daemon >/dev/null
+  else
+    echo "missing: clamd (apt-get install clamav-daemon), needed by the malware-scan tests" >&2
+    exit 1
+  fi
+fi
+
 # The OpenID provider the SSO tests start (a real process): npm oidc-provider, pinned by the
 # lock file in crates/test-support/oidc (the tests also run `npm ci` there when it is missing).
 command -v node >/dev/null && command -v npm >/dev/null \
   || { echo "missing: node and npm (Node 20+), needed by the SSO tests (apt-get install nodejs npm)" >&2; exit 1; }
 ( cd crates/test-support/oidc && npm ci --no-audit --no-fund --loglevel=error ) \
   || { echo "npm ci failed in crates/test-support/oidc (needed by the SSO tests)" >&2; exit 1; }
+[ -e crates/test-support/peers/azurite/node_modules/azurite/package.json ] \
+  || ( cd crates/test-support/peers/azurite && npm ci --no-audit --no-fund --loglevel=error ) \
+  || { echo "npm ci failed in crates/test-support/peers/azurite (needed by the Azure evidence tests)" >&2; exit 1; }
 
 # PostgreSQL: the suite needs a server; it never skips. Use ATTEST_TEST_DATABASE_URL if set,
 # else start the local cluster when it is installed and down.

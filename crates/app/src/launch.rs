@@ -13,6 +13,7 @@ use attest_domain::authn::hashing::HashingPool;
 use attest_domain::authn::passkeys::RelyingParty;
 use attest_domain::authn::sessions::SessionPolicy;
 use attest_domain::authn::sso::{OutboundPolicy, Sso};
+use attest_domain::evidence::Evidence;
 use attest_domain::identity::Identity;
 use attest_domain::keys::KeyService;
 use attest_domain::mail::Mailer;
@@ -234,7 +235,50 @@ pub async fn launch(l: Launch) -> Result<Launched, LaunchError> {
         max_body_bytes: cfg.server.max_body_bytes,
         request_timeout_secs: cfg.server.request_timeout_secs,
         max_concurrent_requests: cfg.server.max_concurrent_requests,
+        upload_body_bytes: usize::try_from(cfg.storage.max_file_bytes)
+            .unwrap_or(usize::MAX)
+            .saturating_add(1024 * 1024),
+        transfer_timeout_secs: cfg.storage.transfer_timeout_secs,
+        upload_idle_secs: cfg.storage.upload_idle_secs,
     };
+    // The evidence store (issue 6): the object store must answer before the server starts.
+    let blobs = crate::storage::open(cfg).await?;
+    let scanner = crate::storage::scanner(cfg);
+    if let Some(s) = &scanner
+        && let Err(e) = s.ping().await
+    {
+        tracing::warn!(error = %e, "storage.clamd does not answer: uploads are held until a scan succeeds");
+    }
+    let evidence = Evidence::new(
+        db.clone(),
+        Arc::clone(&keys),
+        audit.clone(),
+        Arc::clone(&clock),
+        blobs,
+        scanner,
+        crate::storage::limits(cfg),
+    );
+    // Blobs of uploads a crash cut off, blobs of deleted evidence, half-written files and
+    // files waiting for a scan verdict: at start and every five minutes.
+    {
+        let sweeper = evidence.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(300));
+            loop {
+                tick.tick().await;
+                match sweeper.sweep().await {
+                    Ok(r) if r == attest_domain::evidence::SweepReport::default() => {}
+                    Ok(r) => tracing::info!(
+                        orphans = r.orphans,
+                        staging = r.staging,
+                        rescanned = r.rescanned,
+                        "swept the evidence store"
+                    ),
+                    Err(e) => tracing::error!(error = %e, "could not sweep the evidence store"),
+                }
+            }
+        });
+    }
     let metrics = telemetry::metrics_handle();
     // OpenID Connect: https only, except loopback http in development (tests, local IdPs).
     let sso = Sso::new(
@@ -264,6 +308,7 @@ pub async fn launch(l: Launch) -> Result<Launched, LaunchError> {
         keys,
         identity,
         sso,
+        evidence,
         Arc::clone(&clock),
         settings,
         metrics,

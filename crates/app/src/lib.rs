@@ -11,4 +11,5 @@ pub mod commands;
 pub mod launch;
 pub mod mailer;
 pub mod prepare;
+pub mod storage;
 pub mod telemetry;

@@ -102,6 +102,12 @@ pub fn production_problems(cfg: &Config, secrets_in_file: &[&str]) -> Vec<Produc
             "mail.security = \"none\" sends one-time links unencrypted; use starttls or tls",
         ));
     }
+    if cfg.storage.endpoint_is_http() {
+        out.push(problem(
+            "storage.http",
+            "the object-store endpoint is plain http://; evidence would travel unprotected (SEC-60); use https://",
+        ));
+    }
     let level = cfg.log.level.to_ascii_lowercase();
     if level.contains("debug") || level.contains("trace") {
         out.push(problem(

@@ -11,6 +11,8 @@
 
 pub mod checks;
 mod model;
+mod storage;
 
 pub use checks::{ProductionProblem, production_problems};
 pub use model::*;
+pub use storage::{Azure, S3, Storage, StorageBackend};

@@ -11,7 +11,7 @@ use serde::Deserialize;
 /// unrelated `ATTEST_*` variables (e.g. the test suite's) cannot break a start.
 const KNOWN_ROOTS: &[&str] = &[
     "mode", "data_dir", "server", "tls", "database", "keys", "log", "metrics", "audit", "auth",
-    "mail", "sso",
+    "mail", "sso", "storage",
 ];
 
 /// A configuration problem, naming the key.
@@ -81,6 +81,9 @@ pub struct Config {
     /// Single-sign-on client secrets provided by the operator.
     #[serde(default)]
     pub sso: Sso,
+    /// Evidence files: the object store, upload limits, the malware scanner.
+    #[serde(default)]
+    pub storage: crate::storage::Storage,
 }
 
 /// `[sso]`: client secrets the operator keeps outside the database. A tenant's administrator
@@ -446,6 +449,19 @@ impl Config {
         {
             found.push("sso.client_secrets");
         }
+        let nested = |section: &str, sub: &str, key: &str| {
+            table
+                .get(section)
+                .and_then(|s| s.get(sub))
+                .and_then(|s| s.get(key))
+                .is_some()
+        };
+        if nested("storage", "s3", "secret_access_key") {
+            found.push("storage.s3.secret_access_key");
+        }
+        if nested("storage", "azure", "access_key") {
+            found.push("storage.azure.access_key");
+        }
         for (key, name) in [
             ("url", "database.url"),
             ("migration_url", "database.migration_url"),
@@ -543,6 +559,7 @@ impl Config {
                 message: "set keys.pepper or keys.pepper_file, not both".to_owned(),
             });
         }
+        self.storage.validate()?;
         Ok(())
     }
 
@@ -825,6 +842,10 @@ impl Config {
             sso.insert("client_secrets".into(), secrets.into());
         }
         root.insert("sso".into(), sso.into());
+        root.insert(
+            "storage".into(),
+            self.storage.effective(&self.data_dir).into(),
+        );
         out.push_str(&toml::to_string_pretty(&root).unwrap_or_default());
         out
     }

@@ -3,17 +3,21 @@
 //! STREAM-BE32: a 7-byte random nonce prefix, a 32-bit big-endian chunk counter and a
 //! last-chunk flag in every nonce), chunk by chunk, so memory stays flat whatever the size.
 //! The file key itself is sealed by the caller with the tenant's DEK for the file's
-//! classification, and that wrapped key travels in the header.
+//! classification; that wrapped key and the id of the key that wrapped it travel in the header.
 //!
 //! Layout: `header ‖ chunk₀ ‖ … ‖ chunkₙ`. The header is
-//! `b"ATTESTF" ‖ version (1) ‖ chunk size (u32 BE) ‖ nonce prefix (7) ‖ wrapped-key length
-//! (u16 BE) ‖ wrapped key`, and it is the associated data of every chunk: changing any header
-//! byte makes every chunk fail. Each chunk is `chunk size` bytes of plaintext plus a 16-byte
-//! tag; the last one is shorter (possibly empty) and flagged as last. A flipped byte, a
-//! reordered or repeated chunk, or a stream cut anywhere (even at a chunk boundary) fails to
-//! open with [`StreamError::Integrity`].
+//! `b"ATTESTF" ‖ version (1) ‖ chunk size (u32 BE) ‖ nonce prefix (7) ‖ key-id length (u8) ‖
+//! key id ‖ wrapped-key length (u16 BE) ‖ wrapped key`, and it is the associated data of every
+//! chunk: changing any header byte makes every chunk fail. Each chunk is `chunk size` bytes of
+//! plaintext plus a 16-byte tag; the last one may be shorter (empty only for an empty file) and is flagged as last.
+//! A flipped byte, a reordered or repeated chunk, or a stream cut anywhere (even at a chunk
+//! boundary) fails to open with [`StreamError::Integrity`].
+//!
+//! Because every chunk's nonce is its position, any chunk can be opened on its own
+//! ([`Opener::open_chunk`]): range requests read only the chunks they need, and each of them
+//! is still authenticated, including whether it is the last.
 
-use aead_stream::{DecryptorBE32, EncryptorBE32};
+use aead_stream::{NewStream as _, StreamBE32, StreamPrimitive as _};
 use aes_gcm::Aes256Gcm;
 use aes_gcm::aead::{KeyInit, Payload};
 use zeroize::Zeroizing;
@@ -27,9 +31,12 @@ pub const DEFAULT_CHUNK: u32 = 64 * 1024;
 /// The AEAD tag added to every chunk.
 pub const TAG: usize = 16;
 const NONCE_PREFIX: usize = 7;
-const FIXED: usize = MAGIC.len() + 1 + 4 + NONCE_PREFIX + 2;
+/// Magic, version, chunk size, nonce prefix and the key-id length byte.
+const FIXED: usize = MAGIC.len() + 1 + 4 + NONCE_PREFIX + 1;
 /// The largest chunk size accepted when reading (a header cannot make us buffer more).
 pub const MAX_CHUNK: u32 = 4 * 1024 * 1024;
+/// The longest header: a reader never needs more bytes than this to parse one.
+pub const MAX_HEADER: usize = FIXED + 255 + 2 + u16::MAX as usize;
 
 /// A failure to seal or open a stream. Carries no detail an attacker could use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -74,8 +81,13 @@ impl FileKey {
         &self.0
     }
 
-    fn cipher(&self) -> Result<Aes256Gcm, StreamError> {
-        Aes256Gcm::new_from_slice(self.0.as_slice()).map_err(|_| StreamError::Malformed)
+    fn stream(
+        &self,
+        nonce_prefix: &[u8; NONCE_PREFIX],
+    ) -> Result<StreamBE32<Aes256Gcm>, StreamError> {
+        let aead =
+            Aes256Gcm::new_from_slice(self.0.as_slice()).map_err(|_| StreamError::Malformed)?;
+        Ok(StreamBE32::from_aead(aead, &(*nonce_prefix).into()))
     }
 }
 
@@ -91,6 +103,9 @@ pub struct Header {
     /// Plaintext bytes per chunk.
     pub chunk_size: u32,
     nonce_prefix: [u8; NONCE_PREFIX],
+    /// The id of the key that wrapped the file key (e.g. the tenant and classification of a
+    /// DEK): readers pick the key by it and check it is the one they expect.
+    pub key_id: String,
     /// The file key as the caller sealed it.
     pub wrapped_key: Vec<u8>,
     bytes: Vec<u8>,
@@ -126,6 +141,15 @@ impl Header {
             .try_into()
             .map_err(|_| StreamError::Malformed)?;
         at += NONCE_PREFIX;
+        let id_len = usize::from(bytes[at]);
+        at += 1;
+        if bytes.len() < at + id_len + 2 {
+            return Ok(None);
+        }
+        let key_id = std::str::from_utf8(&bytes[at..at + id_len])
+            .map_err(|_| StreamError::Malformed)?
+            .to_owned();
+        at += id_len;
         let wrapped_len = usize::from(u16::from_be_bytes([bytes[at], bytes[at + 1]]));
         at += 2;
         if bytes.len() < at + wrapped_len {
@@ -136,17 +160,74 @@ impl Header {
             Self {
                 chunk_size,
                 nonce_prefix,
+                key_id,
                 wrapped_key: bytes[at..end].to_vec(),
                 bytes: bytes[..end].to_vec(),
             },
             end,
         )))
     }
+
+    /// The header's length in bytes (where the first chunk starts).
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    /// Never: a header always has its fixed part.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+}
+
+/// Where plaintext sits in a sealed stream: chunk arithmetic for range reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Layout {
+    /// Header length.
+    pub header: u64,
+    /// Plaintext bytes per chunk.
+    pub chunk: u64,
+    /// Plaintext length of the whole file.
+    pub plain: u64,
+}
+
+impl Layout {
+    /// How many chunks the file has: a chunk is sealed only when more data follows, so the
+    /// last one is full when the size is a multiple of the chunk size, and an empty file has
+    /// one empty chunk.
+    #[must_use]
+    pub const fn chunks(&self) -> u64 {
+        if self.plain == 0 {
+            1
+        } else {
+            self.plain.div_ceil(self.chunk)
+        }
+    }
+
+    /// The length of the whole sealed stream.
+    #[must_use]
+    pub const fn sealed_len(&self) -> u64 {
+        self.header + self.plain + self.chunks() * TAG as u64
+    }
+
+    /// The sealed byte range `[start, end)` of chunk `index`.
+    #[must_use]
+    pub const fn chunk_range(&self, index: u64) -> (u64, u64) {
+        let start = self.header + index * (self.chunk + TAG as u64);
+        let plain = if index + 1 == self.chunks() {
+            self.plain - index * self.chunk
+        } else {
+            self.chunk
+        };
+        (start, start + plain + TAG as u64)
+    }
 }
 
 /// Encrypts a stream: feed plaintext with [`Sealer::push`], end with [`Sealer::finish`].
 pub struct Sealer {
-    encryptor: EncryptorBE32<Aes256Gcm>,
+    stream: StreamBE32<Aes256Gcm>,
+    position: u32,
     header: Vec<u8>,
     chunk: usize,
     pending: Vec<u8>,
@@ -161,34 +242,39 @@ impl std::fmt::Debug for Sealer {
 }
 
 impl Sealer {
-    /// Starts a stream under `key`, recording `wrapped_key` (at most 65,535 bytes) in the
-    /// header, which is returned to be written first.
+    /// Starts a stream under `key`, recording `key_id` (at most 255 bytes) and `wrapped_key`
+    /// (at most 65,535 bytes) in the header, which is returned to be written first.
     ///
     /// # Errors
-    /// [`StreamError::Malformed`] for a bad chunk size or wrapped key; [`StreamError::Random`].
+    /// [`StreamError::Malformed`] for a bad chunk size, key id or wrapped key;
+    /// [`StreamError::Random`].
     pub fn new(
         key: &FileKey,
+        key_id: &str,
         wrapped_key: &[u8],
         chunk_size: u32,
     ) -> Result<(Self, Vec<u8>), StreamError> {
         if chunk_size == 0 || chunk_size > MAX_CHUNK {
             return Err(StreamError::Malformed);
         }
+        let id_len = u8::try_from(key_id.len()).map_err(|_| StreamError::Malformed)?;
         let wrapped_len = u16::try_from(wrapped_key.len()).map_err(|_| StreamError::Malformed)?;
         let nonce_prefix =
             crate::random::bytes::<NONCE_PREFIX>().map_err(|_| StreamError::Random)?;
-        let mut header = Vec::with_capacity(FIXED + wrapped_key.len());
+        let mut header = Vec::with_capacity(FIXED + key_id.len() + 2 + wrapped_key.len());
         header.extend_from_slice(MAGIC);
         header.push(VERSION);
         header.extend_from_slice(&chunk_size.to_be_bytes());
         header.extend_from_slice(&nonce_prefix);
+        header.push(id_len);
+        header.extend_from_slice(key_id.as_bytes());
         header.extend_from_slice(&wrapped_len.to_be_bytes());
         header.extend_from_slice(wrapped_key);
-        let encryptor = EncryptorBE32::from_aead(key.cipher()?, &nonce_prefix.into());
         let chunk = usize::try_from(chunk_size).map_err(|_| StreamError::Malformed)?;
         Ok((
             Self {
-                encryptor,
+                stream: key.stream(&nonce_prefix)?,
+                position: 0,
                 header: header.clone(),
                 chunk,
                 pending: Vec::with_capacity(chunk),
@@ -208,12 +294,17 @@ impl Sealer {
             // `finish` with the last-chunk flag.
             if self.pending.len() == self.chunk {
                 let sealed = self
-                    .encryptor
-                    .encrypt_next(Payload {
-                        msg: &self.pending,
-                        aad: &self.header,
-                    })
+                    .stream
+                    .encrypt(
+                        self.position,
+                        false,
+                        Payload {
+                            msg: &self.pending,
+                            aad: &self.header,
+                        },
+                    )
                     .map_err(|_| StreamError::Integrity)?;
+                self.position = self.position.checked_add(1).ok_or(StreamError::Integrity)?;
                 out.extend_from_slice(&sealed);
                 self.pending.clear();
             }
@@ -229,19 +320,25 @@ impl Sealer {
     /// # Errors
     /// [`StreamError::Integrity`] if the cipher refuses.
     pub fn finish(self) -> Result<Vec<u8>, StreamError> {
-        self.encryptor
-            .encrypt_last(Payload {
-                msg: &self.pending,
-                aad: &self.header,
-            })
+        self.stream
+            .encrypt(
+                self.position,
+                true,
+                Payload {
+                    msg: &self.pending,
+                    aad: &self.header,
+                },
+            )
             .map_err(|_| StreamError::Integrity)
     }
 }
 
 /// Decrypts a stream: feed ciphertext (after the header) with [`Opener::push`], end with
-/// [`Opener::finish`]. Plaintext is released only after its chunk authenticated.
+/// [`Opener::finish`]; or open single chunks with [`Opener::open_chunk`]. Plaintext is
+/// released only after its chunk authenticated.
 pub struct Opener {
-    decryptor: DecryptorBE32<Aes256Gcm>,
+    stream: StreamBE32<Aes256Gcm>,
+    position: u32,
     header: Vec<u8>,
     sealed_chunk: usize,
     pending: Vec<u8>,
@@ -259,14 +356,41 @@ impl Opener {
     /// # Errors
     /// [`StreamError::Malformed`] if the key cannot be used.
     pub fn new(key: &FileKey, header: &Header) -> Result<Self, StreamError> {
-        let decryptor = DecryptorBE32::from_aead(key.cipher()?, &header.nonce_prefix.into());
         let chunk = usize::try_from(header.chunk_size).map_err(|_| StreamError::Malformed)?;
         Ok(Self {
-            decryptor,
+            stream: key.stream(&header.nonce_prefix)?,
+            position: 0,
             header: header.bytes.clone(),
             sealed_chunk: chunk + TAG,
             pending: Vec::with_capacity(chunk + TAG),
         })
+    }
+
+    /// Opens chunk `index` on its own; `last` says whether it must be the final chunk (both
+    /// are authenticated: a chunk opened at another position or with the wrong flag fails).
+    ///
+    /// # Errors
+    /// [`StreamError::Integrity`].
+    pub fn open_chunk(
+        &self,
+        index: u64,
+        last: bool,
+        sealed: &[u8],
+    ) -> Result<Vec<u8>, StreamError> {
+        let position = u32::try_from(index).map_err(|_| StreamError::Integrity)?;
+        if sealed.len() < TAG || sealed.len() > self.sealed_chunk {
+            return Err(StreamError::Integrity);
+        }
+        self.stream
+            .decrypt(
+                position,
+                last,
+                Payload {
+                    msg: sealed,
+                    aad: &self.header,
+                },
+            )
+            .map_err(|_| StreamError::Integrity)
     }
 
     /// Adds ciphertext; returns the plaintext of every chunk that authenticated (the final
@@ -278,13 +402,8 @@ impl Opener {
         let mut out = Vec::new();
         while !data.is_empty() {
             if self.pending.len() == self.sealed_chunk {
-                let plain = self
-                    .decryptor
-                    .decrypt_next(Payload {
-                        msg: &self.pending,
-                        aad: &self.header,
-                    })
-                    .map_err(|_| StreamError::Integrity)?;
+                let plain = self.open_chunk(u64::from(self.position), false, &self.pending)?;
+                self.position = self.position.checked_add(1).ok_or(StreamError::Integrity)?;
                 out.extend_from_slice(&plain);
                 self.pending.clear();
             }
@@ -300,15 +419,7 @@ impl Opener {
     /// # Errors
     /// [`StreamError::Integrity`] for a cut, altered or extended stream.
     pub fn finish(self) -> Result<Vec<u8>, StreamError> {
-        if self.pending.len() < TAG {
-            return Err(StreamError::Integrity);
-        }
-        self.decryptor
-            .decrypt_last(Payload {
-                msg: &self.pending,
-                aad: &self.header,
-            })
-            .map_err(|_| StreamError::Integrity)
+        self.open_chunk(u64::from(self.position), true, &self.pending)
     }
 }
 
@@ -318,7 +429,7 @@ mod tests {
 
     fn seal(data: &[u8], chunk: u32, pieces: usize) -> (FileKey, Vec<u8>) {
         let key = FileKey::generate().unwrap();
-        let (mut s, mut out) = Sealer::new(&key, b"wrapped-key-and-ids", chunk).unwrap();
+        let (mut s, mut out) = Sealer::new(&key, "dek/t/high", b"wrapped-key", chunk).unwrap();
         let step = (data.len() / pieces.max(1)).max(1);
         for part in data.chunks(step) {
             out.extend(s.push(part).unwrap());
@@ -351,7 +462,8 @@ mod tests {
                 let data = sample(n);
                 let (key, sealed) = seal(&data, 64, pieces);
                 let (header, _) = Header::parse(&sealed).unwrap().unwrap();
-                assert_eq!(header.wrapped_key, b"wrapped-key-and-ids");
+                assert_eq!(header.wrapped_key, b"wrapped-key");
+                assert_eq!(header.key_id, "dek/t/high");
                 assert_eq!(
                     open(&key, &sealed, pieces).unwrap(),
                     data,
@@ -421,14 +533,42 @@ mod tests {
     }
 
     #[test]
+    fn any_chunk_opens_on_its_own_but_only_at_its_place() {
+        for n in [0usize, 10, 64, 200, 256] {
+            let data = sample(n);
+            let (key, sealed) = seal(&data, 64, 1);
+            let (header, at) = Header::parse(&sealed).unwrap().unwrap();
+            assert_eq!(header.len(), at);
+            let layout = Layout {
+                header: at as u64,
+                chunk: 64,
+                plain: n as u64,
+            };
+            assert_eq!(layout.sealed_len(), sealed.len() as u64, "n={n}");
+            let o = Opener::new(&key, &header).unwrap();
+            let mut out = Vec::new();
+            for i in 0..layout.chunks() {
+                let (s, e) = layout.chunk_range(i);
+                let piece = &sealed[s as usize..e as usize];
+                let last = i + 1 == layout.chunks();
+                out.extend(o.open_chunk(i, last, piece).unwrap());
+                // The same chunk at another position, or with the other flag, fails.
+                assert!(o.open_chunk(i + 1, last, piece).is_err());
+                assert!(o.open_chunk(i, !last, piece).is_err());
+            }
+            assert_eq!(out, data);
+        }
+    }
+
+    #[test]
     fn headers_from_elsewhere_are_refused() {
         assert_eq!(Header::parse(b"PK\x03\x04"), Err(StreamError::Malformed));
         assert_eq!(Header::parse(b"ATT"), Ok(None));
         let key = FileKey::generate().unwrap();
-        let (_, mut header) = Sealer::new(&key, b"k", 64).unwrap();
+        let (_, mut header) = Sealer::new(&key, "id", b"k", 64).unwrap();
         header[MAGIC.len()] = 9;
         assert_eq!(Header::parse(&header), Err(StreamError::Malformed));
-        let (_, mut header) = Sealer::new(&key, b"k", 64).unwrap();
+        let (_, mut header) = Sealer::new(&key, "id", b"k", 64).unwrap();
         header[MAGIC.len() + 1..MAGIC.len() + 5].copy_from_slice(&u32::MAX.to_be_bytes());
         assert_eq!(Header::parse(&header), Err(StreamError::Malformed));
         assert!(format!("{key:?}").contains("redacted"));

@@ -41,6 +41,7 @@ pub mod api_token;
 pub mod audit;
 pub mod data_key;
 pub mod document;
+pub mod evidence;
 pub mod identity;
 pub mod mfa;
 pub mod migrate;

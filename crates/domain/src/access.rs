@@ -138,6 +138,35 @@ impl Caller {
     }
 }
 
+impl Caller {
+    /// Records that this caller was refused `action` on object `requested` of `kind` (they saw
+    /// 404 or 403, SEC-32): the attempt is in the tenant's audit trail as `access.denied`.
+    ///
+    /// # Errors
+    /// When the audit trail cannot record it.
+    pub(crate) async fn audit_denial(
+        &self,
+        audit: &crate::audit::AuditLog,
+        kind: &str,
+        requested: &str,
+        action: &str,
+        origin: crate::identity::Origin,
+    ) -> Result<(), crate::audit::AuditError> {
+        use crate::audit::{AuditRecord, Outcome};
+        let requested: String = requested.chars().take(64).collect();
+        let r = AuditRecord::tenant(
+            self.tenant,
+            attest_types::Actor::User(self.user),
+            "access.denied",
+            Outcome::Denied,
+        )
+        .request(origin.ip, origin.request_id)
+        .object(kind, requested)
+        .details(serde_json::json!({ "action": action }));
+        audit.record(r).await.map(|_| ())
+    }
+}
+
 /// A value the policy let this caller see. Only domain services construct it, after their
 /// per-object check, so a handler cannot render an object it has not been allowed
 /// (kanidm's "reduced entries" idea).

@@ -12,10 +12,10 @@
 use std::sync::Arc;
 
 use attest_db::document::{self as store, DocumentRow, ListQuery, NewVersion};
-use attest_db::share::{self, NewShare};
+use attest_db::share;
 use attest_db::{Db, DbError, Tx};
 use attest_types::{Actor, Classification, Clock, DocumentId, ShareId, UserId};
-use time::{Duration, OffsetDateTime};
+use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::access::{Caller, Denied, Granted, Permission, Visibility};
@@ -24,6 +24,7 @@ use crate::authn::sessions::VerifiedSession;
 use crate::identity::Origin;
 use crate::keys::{KeyError, KeyService};
 use crate::rich_text;
+use crate::sharing::{self, ShareFailure};
 
 /// The object kind's name in shares, the audit trail and URLs.
 pub const KIND: &str = "document";
@@ -33,8 +34,7 @@ pub const MAX_TITLE: usize = 200;
 pub const MAX_PAGE: i64 = 100;
 /// Default page size.
 pub const DEFAULT_PAGE: i64 = 50;
-/// The longest a share may last.
-pub const MAX_SHARE: Duration = Duration::days(366);
+pub use crate::sharing::{MAX_SHARE, ShareView, SharesAndRecipients};
 
 /// A failed document operation.
 #[derive(Debug, thiserror::Error)]
@@ -67,6 +67,21 @@ pub enum DocumentError {
     /// Audit failure.
     #[error(transparent)]
     Audit(#[from] AuditError),
+}
+
+impl From<ShareFailure> for DocumentError {
+    fn from(f: ShareFailure) -> Self {
+        match f {
+            ShareFailure::Invalid {
+                field,
+                code,
+                message,
+            } => invalid(field, code, message),
+            ShareFailure::NotFound => Self::NotFound,
+            ShareFailure::Db(e) => Self::Db(e),
+            ShareFailure::Audit(e) => Self::Audit(e),
+        }
+    }
 }
 
 impl From<Denied> for DocumentError {
@@ -135,23 +150,6 @@ pub struct VersionView {
     pub author: Option<String>,
     /// Written.
     pub created_at: OffsetDateTime,
-}
-
-/// A share as listed.
-#[derive(Debug, Clone)]
-pub struct ShareView {
-    /// Id.
-    pub id: ShareId,
-    /// With whom.
-    pub user: UserId,
-    /// Their name.
-    pub name: String,
-    /// Their address.
-    pub email: String,
-    /// Until.
-    pub until: OffsetDateTime,
-    /// Still in force.
-    pub live: bool,
 }
 
 /// What a create or edit carries. Only these fields exist (SEC-37).
@@ -267,6 +265,21 @@ impl Documents {
             .request(origin.ip, origin.request_id)
     }
 
+    fn target<'a>(
+        &'a self,
+        caller: &'a Caller,
+        origin: Origin,
+        object: Uuid,
+    ) -> sharing::Target<'a> {
+        sharing::Target {
+            audit: &self.audit,
+            caller,
+            origin,
+            kind: KIND,
+            object,
+        }
+    }
+
     /// Audits a refused access (SEC-32: the caller saw 404 or 403) and returns the error.
     async fn denied(
         &self,
@@ -276,14 +289,12 @@ impl Documents {
         err: DocumentError,
         origin: Origin,
     ) -> DocumentError {
-        if matches!(err, DocumentError::NotFound | DocumentError::Forbidden) {
-            let requested: String = requested.chars().take(64).collect();
-            let r = Self::record(caller, "access.denied", Outcome::Denied, origin)
-                .object(KIND, requested)
-                .details(serde_json::json!({ "action": action }));
-            if let Err(e) = self.audit.record(r).await {
-                return e.into();
-            }
+        if matches!(err, DocumentError::NotFound | DocumentError::Forbidden)
+            && let Err(e) = caller
+                .audit_denial(&self.audit, KIND, requested, action, origin)
+                .await
+        {
+            return e.into();
         }
         err
     }
@@ -464,34 +475,21 @@ impl Documents {
     /// A new owner named by id: only compliance managers and above hand documents over, and
     /// only to a live member who may contribute (SEC-37).
     async fn owner_for(&self, caller: &Caller, owner: &str) -> Result<UserId, DocumentError> {
-        if !caller.may(Permission::ManageContent) {
-            return Err(invalid(
+        use crate::ownership::{OwnerRefusal, new_owner};
+        match new_owner(&self.db, caller, owner, self.clock.now()).await {
+            Ok(u) => Ok(u),
+            Err(OwnerRefusal::NotAllowed) => Err(invalid(
                 "owner",
                 "field_not_allowed",
                 "Your role cannot change a document's owner.",
-            ));
-        }
-        let bad = || {
-            invalid(
+            )),
+            Err(OwnerRefusal::NotEligible) => Err(invalid(
                 "owner",
                 "invalid_owner",
                 "The owner must be a member who can edit documents.",
-            )
-        };
-        let user = UserId::from_uuid(Uuid::parse_str(owner).map_err(|_| bad())?);
-        let role = attest_db::identity::membership_in(
-            &self.db,
-            user,
-            caller.tenant.as_uuid(),
-            self.clock.now(),
-        )
-        .await?
-        .and_then(|m| m.role.parse().ok())
-        .ok_or_else(bad)?;
-        if !Permission::Contribute.granted_to(role) {
-            return Err(bad());
+            )),
+            Err(OwnerRefusal::Db(e)) => Err(e.into()),
         }
-        Ok(user)
     }
 
     /// A document with its current body, and what the caller may do with it. Audited as a
@@ -772,32 +770,15 @@ impl Documents {
         session: &VerifiedSession,
         id: &str,
         origin: Origin,
-    ) -> Result<Granted<(Vec<ShareView>, Vec<(UserId, String, String)>)>, DocumentError> {
+    ) -> Result<Granted<SharesAndRecipients>, DocumentError> {
         let caller = Caller::of(session)?;
         let result = async {
             let doc = parse_id(id)?;
             let mut tx = self.db.read_for(caller.tenant).await?;
             self.shareable(&mut tx, &caller, doc).await?;
-            let now = self.clock.now();
-            let rows = share::of_object(&mut tx, caller.tenant, KIND, doc).await?;
-            let recipients = share::recipients(&mut tx, caller.tenant, now).await?;
+            let v = sharing::list(&mut tx, &caller, KIND, doc, self.clock.now()).await?;
             tx.commit().await?;
-            Ok((
-                rows.into_iter()
-                    .map(|s| ShareView {
-                        id: ShareId::from_uuid(s.id),
-                        user: UserId::from_uuid(s.user_id),
-                        name: s.user_name,
-                        email: s.user_email,
-                        until: s.until,
-                        live: s.revoked_at.is_none() && s.until > now,
-                    })
-                    .collect(),
-                recipients
-                    .into_iter()
-                    .map(|(u, n, e)| (UserId::from_uuid(u), n, e))
-                    .collect(),
-            ))
+            Ok(v)
         }
         .await;
         match result {
@@ -826,58 +807,11 @@ impl Documents {
             let now = self.clock.now();
             let mut tx = self.db.begin_for(caller.tenant).await?;
             self.shareable(&mut tx, &caller, doc).await?;
-            let until = until.filter(|u| *u > now && *u <= now + MAX_SHARE);
-            let Some(until) = until else {
-                return Err(invalid(
-                    "until",
-                    "invalid_date",
-                    "Enter the end of the share as a date (YYYY-MM-DD), in the future and within a year.",
-                ));
-            };
-            let bad = || {
-                invalid(
-                    "user",
-                    "invalid_recipient",
-                    "Choose an external member, or an auditor limited to shared items.",
-                )
-            };
-            let user = Uuid::parse_str(with.trim()).map_err(|_| bad())?;
-            if !share::recipients(&mut tx, caller.tenant, now)
-                .await?
-                .iter()
-                .any(|r| r.0 == user)
-            {
-                return Err(bad());
-            }
-            let share_id = Uuid::new_v4();
-            share::insert(
-                &mut tx,
-                caller.tenant,
-                &NewShare {
-                    id: share_id,
-                    kind: KIND,
-                    object: doc,
-                    user: UserId::from_uuid(user),
-                    until,
-                    by: caller.user,
-                    now,
-                },
-            )
-            .await?;
-            self.audit
-                .record_in(
-                    &mut tx,
-                    Self::record(&caller, "share.create", Outcome::Success, origin)
-                        .object(KIND, doc)
-                        .details(serde_json::json!({
-                            "share": share_id,
-                            "user": user,
-                            "until": until.unix_timestamp(),
-                        })),
-                )
-                .await?;
+            let share_id =
+                sharing::create(&mut tx, self.target(&caller, origin, doc), with, until, now)
+                    .await?;
             tx.commit().await?;
-            Ok(ShareId::from_uuid(share_id))
+            Ok(share_id)
         }
         .await;
         match result {
@@ -903,17 +837,13 @@ impl Documents {
             let sid = parse_id(share_id)?;
             let mut tx = self.db.begin_for(caller.tenant).await?;
             self.shareable(&mut tx, &caller, doc).await?;
-            if !share::revoke(&mut tx, caller.tenant, KIND, doc, sid, self.clock.now()).await? {
-                return Err(DocumentError::NotFound);
-            }
-            self.audit
-                .record_in(
-                    &mut tx,
-                    Self::record(&caller, "share.revoke", Outcome::Success, origin)
-                        .object(KIND, doc)
-                        .details(serde_json::json!({ "share": sid })),
-                )
-                .await?;
+            sharing::revoke(
+                &mut tx,
+                self.target(&caller, origin, doc),
+                sid,
+                self.clock.now(),
+            )
+            .await?;
             tx.commit().await?;
             Ok(())
         }

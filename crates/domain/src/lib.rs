@@ -20,7 +20,9 @@ pub mod keys;
 pub mod mail;
 pub mod onboarding;
 pub mod operator_access;
+mod ownership;
 pub mod rich_text;
+pub mod sharing;
 
 /// The database handle, re-exported so the web layer can hold it without depending on the
 /// database crate (it only passes it back to domain functions).

@@ -148,4 +148,88 @@ impl Browser {
         }
         self.send(b).await
     }
+
+    /// A browser form upload (`multipart/form-data`): the CSRF field first, then `fields`,
+    /// then the file (when given) last, as a page's form sends them.
+    pub async fn upload(
+        &self,
+        path: &str,
+        fields: &[(&str, &str)],
+        file: Option<(&str, &[u8])>,
+    ) -> reqwest::Response {
+        let mut m = crate::Multipart::new().text("csrf_token", &self.csrf());
+        for (k, v) in fields {
+            m = m.text(k, v);
+        }
+        if let Some((name, data)) = file {
+            m = m.file(name, "application/octet-stream", data);
+        }
+        let ct = m.content_type();
+        self.send(
+            self.client
+                .post(format!("{}{path}", self.base))
+                .header("origin", &self.base)
+                .header("accept", "text/html")
+                .header("content-type", ct)
+                .body(m.end()),
+        )
+        .await
+    }
+
+    /// An API upload: the CSRF header, the fields, then the file.
+    pub async fn upload_api(
+        &self,
+        path: &str,
+        fields: &[(&str, &str)],
+        file: Option<(&str, &[u8])>,
+    ) -> reqwest::Response {
+        let mut m = crate::Multipart::new();
+        for (k, v) in fields {
+            m = m.text(k, v);
+        }
+        if let Some((name, data)) = file {
+            m = m.file(name, "application/octet-stream", data);
+        }
+        self.send_multipart(path, &m.content_type(), reqwest::Body::from(m.end()))
+            .await
+    }
+
+    /// An API request with a multipart body given as is (also broken ones).
+    pub async fn send_multipart(
+        &self,
+        path: &str,
+        content_type: &str,
+        body: reqwest::Body,
+    ) -> reqwest::Response {
+        self.send(
+            self.client
+                .post(format!("{}{path}", self.base))
+                .header("origin", &self.base)
+                .header("accept", "application/json")
+                .header("x-csrf-token", self.csrf())
+                .header("content-type", content_type)
+                .body(body),
+        )
+        .await
+    }
+
+    /// A request's result without panicking on transport errors (a server that cuts an
+    /// upload short).
+    pub async fn try_send(
+        &self,
+        builder: reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, reqwest::Error> {
+        let r = builder
+            .header("cookie", self.cookie_header())
+            .send()
+            .await?;
+        self.remember(&r);
+        Ok(r)
+    }
+
+    /// The HTTP client and base URL, for requests built by hand.
+    #[must_use]
+    pub fn client(&self) -> (&reqwest::Client, &str) {
+        (&self.client, &self.base)
+    }
 }

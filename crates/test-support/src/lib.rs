@@ -13,6 +13,8 @@
 //! - [`binary`]: run the `attest` executable itself for exit codes and log output.
 //! - [`OidcProvider`]: a real OpenID Connect provider process (npm `oidc-provider`) with
 //!   test modes, for the SSO tests; [`logs`]: the in-process server's log lines.
+//! - [`peers`]: real S3 (moto), Azure Blob (Azurite) and ClamAV (clamd) servers for the
+//!   evidence tests; [`Multipart`]: upload bodies as browsers send them, broken ones too.
 
 // A test harness fails loudly: a panic here is a failed test, never a served request.
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
@@ -22,14 +24,17 @@ pub mod binary;
 mod browser;
 mod db;
 pub mod logs;
+mod multipart;
 pub mod oidc;
 mod passkey;
+pub mod peers;
 mod server;
 pub mod smtp;
 
 pub use authenticator::Authenticator;
 pub use browser::Browser;
 pub use db::{Backend, TestDb};
+pub use multipart::Multipart;
 pub use oidc::{OidcProvider, OidcUser};
 pub use passkey::SoftPasskey;
 pub use server::{TestApp, TestAppBuilder, client_trusting as server_client};

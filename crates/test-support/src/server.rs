@@ -18,6 +18,7 @@ pub struct TestAppBuilder {
     backend: Backend,
     env: Vec<(String, String)>,
     extra: Option<Router<AppState>>,
+    wall_clock: bool,
 }
 
 /// A running server for one test.
@@ -57,6 +58,48 @@ impl TestAppBuilder {
             .env("ATTEST_MAIL__FROM", "Attest <attest@example.org>")
     }
 
+    /// Keeps evidence files in a real S3 server's bucket (plain HTTP on loopback: development
+    /// mode only).
+    #[must_use]
+    pub fn s3(self, s3: &crate::peers::S3Server) -> Self {
+        self.env("ATTEST_STORAGE__BACKEND", "s3")
+            .env("ATTEST_STORAGE__S3__BUCKET", &s3.bucket)
+            .env("ATTEST_STORAGE__S3__ENDPOINT", &s3.endpoint)
+            .env("ATTEST_STORAGE__S3__ACCESS_KEY_ID", "test")
+            .env("ATTEST_STORAGE__S3__SECRET_ACCESS_KEY", "test-secret-key")
+    }
+
+    /// Keeps evidence files in an Azurite container.
+    #[must_use]
+    pub fn azure(self, azurite: &crate::peers::Azurite) -> Self {
+        self.env("ATTEST_STORAGE__BACKEND", "azure")
+            .env(
+                "ATTEST_STORAGE__AZURE__ACCOUNT",
+                crate::peers::AZURITE_ACCOUNT,
+            )
+            .env("ATTEST_STORAGE__AZURE__CONTAINER", &azurite.container)
+            .env("ATTEST_STORAGE__AZURE__ENDPOINT", &azurite.endpoint)
+            .env(
+                "ATTEST_STORAGE__AZURE__ACCESS_KEY",
+                crate::peers::AZURITE_KEY,
+            )
+    }
+
+    /// Scans uploads with a real clamd.
+    #[must_use]
+    pub fn clamd(self, clamd: &crate::peers::Clamd) -> Self {
+        self.env("ATTEST_STORAGE__CLAMD", &clamd.addr)
+    }
+
+    /// Starts the manual clock at the wall clock's time instead of the fixed test date, for
+    /// tests that talk to real peers checking times themselves (an OpenID provider's tokens);
+    /// the bootstrap link is then issued at that time too.
+    #[must_use]
+    pub fn wall_clock(mut self) -> Self {
+        self.wall_clock = true;
+        self
+    }
+
     /// Adds routes that pass through the full middleware stack (test builds only).
     #[must_use]
     pub fn routes(mut self, extra: Router<AppState>) -> Self {
@@ -90,7 +133,11 @@ impl TestAppBuilder {
             },
         )
         .unwrap_or_else(|e| panic!("test configuration: {e}"));
-        let clock = ManualClock::new(datetime!(2026-11-23 09:00 UTC));
+        let clock = ManualClock::new(if self.wall_clock {
+            attest_types::Clock::now(&attest_types::SystemClock)
+        } else {
+            datetime!(2026-11-23 09:00 UTC)
+        });
         let launched = launch(Launch {
             config,
             secrets_in_file: Vec::new(),
@@ -137,6 +184,7 @@ impl TestApp {
             backend,
             env: Vec::new(),
             extra: None,
+            wall_clock: false,
         }
     }
 

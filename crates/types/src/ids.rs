@@ -89,6 +89,10 @@ uuid_id!(
     ShareId
 );
 uuid_id!(
+    /// An evidence record of the evidence library.
+    EvidenceId
+);
+uuid_id!(
     /// The correlation id of one HTTP request; shown in error bodies and written to logs and
     /// the audit trail so that an operator can find the matching entries.
     RequestId

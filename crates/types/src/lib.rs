@@ -10,5 +10,7 @@ pub mod role;
 pub use actor::Actor;
 pub use classification::Classification;
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use ids::{AuditEventId, DocumentId, RequestId, SessionId, ShareId, TenantId, UserId};
+pub use ids::{
+    AuditEventId, DocumentId, EvidenceId, RequestId, SessionId, ShareId, TenantId, UserId,
+};
 pub use role::Role;

@@ -162,6 +162,20 @@ fn specific_message(code: &str) -> Option<&'static str> {
         "invalid_credentials" => "The email address or password is not correct.",
         "wrong_password" => "The current password is not correct.",
         "reauth_required" => "Confirm your password to continue.",
+        "upload_incomplete" => {
+            "The upload did not arrive whole. Nothing was stored; send it again."
+        }
+        "integrity_error" => {
+            "The stored file failed its integrity check, so it was not sent. The incident was recorded; tell your administrator the reference below."
+        }
+        "range_not_satisfiable" => "The requested part lies outside the file.",
+        "file_too_large" => "The file is larger than the limit. Nothing was stored.",
+        "quota_exceeded" => "Your organisation's storage is full. Nothing was stored.",
+        "unsupported_file_type" => {
+            "This type of file is not accepted, or its content does not match its name."
+        }
+        "archive_refused" => "The archive was refused: it could not be checked safely.",
+        "multipart_required" => "Send the file as a multipart/form-data upload.",
         "invalid_link" => {
             "This link is not valid: it may have been used already or have expired. Ask for a new one."
         }

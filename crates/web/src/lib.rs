@@ -6,6 +6,7 @@
 //!   uniform error bodies, access log, metrics), security headers, limits.
 //! - [`openapi`]: the OpenAPI document of `/api/v1`, built from the route table and the
 //!   request structs.
+//! - [`multipart`]: file uploads, the text fields read and the file streamed on.
 //! - [`policy`]: who may call each route (SEC-31); [`router::ROUTES`] declares it for every route.
 //! - [`routes`]: one module per area (`health`, `home`, static assets).
 //! - [`error`]: [`error::AppError`] and the generic error bodies (SEC-76).
@@ -16,6 +17,7 @@ pub mod auth;
 pub mod cookies;
 pub mod error;
 pub mod middleware;
+pub mod multipart;
 pub mod openapi;
 pub mod policy;
 pub mod qr;

@@ -12,13 +12,17 @@ use serde_json::{Map, Value, json};
 
 use crate::policy::Access;
 use crate::router::ROUTES;
-use crate::routes::{access_reviews, account, auth, documents, email, mfa, passkeys, sso, tokens};
+use crate::routes::{
+    access_reviews, account, auth, documents, email, evidence, mfa, passkeys, sso, tokens,
+};
 
 /// A request body: its schema and how it is encoded.
 type Body = (fn(&mut SchemaGenerator) -> schemars::Schema, &'static str);
 
 const JSON: &str = "application/json";
 const FORM: &str = "application/x-www-form-urlencoded";
+/// File uploads: the fields in the schema's order, then `file`.
+const MULTIPART: &str = "multipart/form-data";
 
 /// One operation of the API.
 pub struct Operation {
@@ -344,6 +348,80 @@ pub const OPERATIONS: &[Operation] = &[
     op!(
         "DELETE",
         "/api/v1/documents/{id}/shares/{share}",
+        "Stop sharing; effective on the recipient's next request.",
+        204
+    ),
+    op!(
+        "GET",
+        "/api/v1/evidence",
+        "A page of the evidence library (filters: classification, tag, owner, effective_on; keyset: after, limit).",
+        200
+    ),
+    op!(
+        "POST",
+        "/api/v1/evidence",
+        "Add evidence: the fields, then the file as the last part (or a link). 413 over the file limit or the quota, 415 for a type not accepted, 422 for a refused archive.",
+        201,
+        evidence::CreateFields,
+        MULTIPART
+    ),
+    op!(
+        "GET",
+        "/api/v1/evidence/{id}",
+        "A record with its description, versions and the caller's permissions.",
+        200
+    ),
+    op!(
+        "PUT",
+        "/api/v1/evidence/{id}",
+        "Change the title, description, classification, owner and tags.",
+        204,
+        evidence::EvidenceForm,
+        JSON
+    ),
+    op!(
+        "DELETE",
+        "/api/v1/evidence/{id}",
+        "Delete the record with every version and file (compliance managers and above).",
+        204
+    ),
+    op!(
+        "GET",
+        "/api/v1/evidence/{id}/versions",
+        "The record's versions, newest first.",
+        200
+    ),
+    op!(
+        "POST",
+        "/api/v1/evidence/{id}/versions",
+        "Add a version: the period fields, then the file as the last part (or a link).",
+        201,
+        evidence::VersionFields,
+        MULTIPART
+    ),
+    op!(
+        "GET",
+        "/api/v1/evidence/{id}/versions/{n}/download",
+        "Download a released file (Range and If-Range honoured: 206, or 416 outside the file); audited.",
+        200
+    ),
+    op!(
+        "GET",
+        "/api/v1/evidence/{id}/shares",
+        "The record's shares and who it can be shared with.",
+        200
+    ),
+    op!(
+        "POST",
+        "/api/v1/evidence/{id}/shares",
+        "Share the record with an external member or a scope-limited auditor until a date.",
+        201,
+        documents::ShareForm,
+        JSON
+    ),
+    op!(
+        "DELETE",
+        "/api/v1/evidence/{id}/shares/{share}",
         "Stop sharing; effective on the recipient's next request.",
         204
     ),

@@ -1,8 +1,10 @@
 //! The router and the middleware stack.
 //!
 //! Layers, outermost first: `frame` (context, panic guard, error bodies, security headers,
-//! log, metrics) → `refuse_methods` → `admission` (concurrency) → timeout → body limit →
-//! routes. Every route, the fallback and every error pass through all of them.
+//! log, metrics) → `refuse_methods` → `csrf` → `admission` (concurrency) → the outer time
+//! limit → `step_up` → per route: time limit → body limit → `policy::enforce` → handler.
+//! Every route, the fallback and every error pass through all of them; upload routes
+//! ([`UPLOADS`]) get the transfer limits instead of the form limits.
 
 use std::time::Duration;
 
@@ -20,8 +22,8 @@ use crate::error::AppError;
 use crate::middleware::{csrf, frame, limits, step_up};
 use crate::policy::{self, Access};
 use crate::routes::{
-    access_reviews, account, assets, auth, documents, email, health, home, mfa, onboarding,
-    operator_access, passkeys, sso, tokens,
+    access_reviews, account, assets, auth, documents, email, evidence, health, home, mfa,
+    onboarding, operator_access, passkeys, sso, tokens,
 };
 use attest_domain::access::Permission;
 
@@ -74,6 +76,11 @@ pub const ROUTES: &[Route] = &[
         path: "/static/continue.js",
         access: Access::Public,
         methods: || get(assets::continue_script),
+    },
+    Route {
+        path: "/static/upload.js",
+        access: Access::Public,
+        methods: || get(assets::upload_script),
     },
     Route {
         path: "/favicon.ico",
@@ -538,27 +545,146 @@ pub const ROUTES: &[Route] = &[
         access: Access::Needs(Permission::ManageContent),
         methods: || delete(documents::api_revoke_share),
     },
+    // The evidence library (issue 6): reads need a session (the domain shows each caller
+    // what they may see, downloads included); writes need the permission, and the domain
+    // checks the object too. Upload routes are listed in `UPLOADS`.
+    Route {
+        path: "/evidence",
+        access: Access::SignedIn,
+        methods: || get(evidence::list_page),
+    },
+    Route {
+        path: "/evidence/new",
+        access: Access::Needs(Permission::Contribute),
+        methods: || get(evidence::new_page).post(evidence::create_form),
+    },
+    Route {
+        path: "/evidence/{id}",
+        access: Access::SignedIn,
+        methods: || get(evidence::show),
+    },
+    Route {
+        path: "/evidence/{id}/edit",
+        access: Access::Needs(Permission::Contribute),
+        methods: || get(evidence::edit_page).post(evidence::edit),
+    },
+    Route {
+        path: "/evidence/{id}/versions",
+        access: Access::Needs(Permission::Contribute),
+        methods: || post(evidence::add_version_form),
+    },
+    Route {
+        path: "/evidence/{id}/versions/{n}/download",
+        access: Access::SignedIn,
+        methods: || get(evidence::download_page),
+    },
+    Route {
+        path: "/evidence/{id}/delete",
+        access: Access::Needs(Permission::ManageContent),
+        methods: || get(evidence::delete_page).post(evidence::delete_form),
+    },
+    Route {
+        path: "/evidence/{id}/shares",
+        access: Access::Needs(Permission::ManageContent),
+        methods: || post(evidence::share_form),
+    },
+    Route {
+        path: "/evidence/{id}/shares/{share}/revoke",
+        access: Access::Needs(Permission::ManageContent),
+        methods: || post(evidence::revoke_share_form),
+    },
+    Route {
+        path: "/api/v1/evidence",
+        access: Access::SignedIn,
+        methods: || get(evidence::api_list).post(evidence::api_create),
+    },
+    Route {
+        path: "/api/v1/evidence/{id}",
+        access: Access::SignedIn,
+        methods: || {
+            get(evidence::api_get)
+                .put(evidence::api_put)
+                .delete(evidence::api_delete)
+        },
+    },
+    Route {
+        path: "/api/v1/evidence/{id}/versions",
+        access: Access::SignedIn,
+        methods: || get(evidence::api_versions).post(evidence::api_add_version),
+    },
+    Route {
+        path: "/api/v1/evidence/{id}/versions/{n}/download",
+        access: Access::SignedIn,
+        methods: || get(evidence::api_download),
+    },
+    Route {
+        path: "/api/v1/evidence/{id}/shares",
+        access: Access::Needs(Permission::ManageContent),
+        methods: || get(evidence::api_shares).post(evidence::api_share),
+    },
+    Route {
+        path: "/api/v1/evidence/{id}/shares/{share}",
+        access: Access::Needs(Permission::ManageContent),
+        methods: || delete(evidence::api_revoke_share),
+    },
+];
+
+/// Routes whose requests carry a file (`multipart/form-data`, the file last): their body limit
+/// is [`crate::WebSettings::upload_body_bytes`] and their time limit
+/// `transfer_timeout_secs`. Every other route has `max_body_bytes` and `request_timeout_secs`.
+pub const UPLOADS: &[&str] = &[
+    "/evidence/new",
+    "/evidence/{id}/versions",
+    "/api/v1/evidence",
+    "/api/v1/evidence/{id}/versions",
 ];
 
 /// Builds the application. `extra` lets the test harness add routes (e.g. a panicking one)
 /// that then pass through exactly the same middleware; the binary passes `None`.
 pub fn build_router(state: AppState, extra: Option<Router<AppState>>) -> Router {
+    let settings = &state.settings;
+    let form = (settings.max_body_bytes, settings.request_timeout_secs);
     let mut routes = Router::new();
     for r in ROUTES {
+        let (limit, secs) = if UPLOADS.contains(&r.path) {
+            (settings.upload_body_bytes, settings.transfer_timeout_secs)
+        } else {
+            form
+        };
         routes = routes.route(
             r.path,
-            (r.methods)().route_layer(from_fn_with_state(
-                (state.clone(), r.access),
-                policy::enforce,
-            )),
+            (r.methods)()
+                .route_layer(from_fn_with_state(
+                    (state.clone(), r.access),
+                    policy::enforce,
+                ))
+                .route_layer(DefaultBodyLimit::max(limit))
+                .route_layer(RequestBodyLimitLayer::new(limit))
+                .route_layer(TimeoutLayer::with_status_code(
+                    StatusCode::REQUEST_TIMEOUT,
+                    Duration::from_secs(secs),
+                )),
         );
     }
     if let Some(extra) = extra {
-        routes = routes.merge(extra);
+        // Test routes get the same limits as every form route.
+        routes = routes.merge(
+            extra
+                .route_layer(DefaultBodyLimit::max(form.0))
+                .route_layer(RequestBodyLimitLayer::new(form.0))
+                .route_layer(TimeoutLayer::with_status_code(
+                    StatusCode::REQUEST_TIMEOUT,
+                    Duration::from_secs(form.1),
+                )),
+        );
     }
     // Innermost, per route: keeps browser form fields for an inline step-up (SEC-29).
     routes = routes.layer(from_fn_with_state(state.clone(), step_up::replay));
-    let settings = &state.settings;
+    // The outer time limit bounds everything before routing too (the CSRF check reads form
+    // bodies); routes have their own, shorter ones above.
+    let hard = settings
+        .request_timeout_secs
+        .max(settings.transfer_timeout_secs);
     routes
         .fallback(|| async { AppError::NotFound })
         .layer(
@@ -569,10 +695,8 @@ pub fn build_router(state: AppState, extra: Option<Router<AppState>>) -> Router 
                 .layer(from_fn_with_state(state.clone(), limits::admission))
                 .layer(TimeoutLayer::with_status_code(
                     StatusCode::REQUEST_TIMEOUT,
-                    Duration::from_secs(settings.request_timeout_secs),
-                ))
-                .layer(RequestBodyLimitLayer::new(settings.max_body_bytes))
-                .layer(DefaultBodyLimit::max(settings.max_body_bytes)),
+                    Duration::from_secs(hard),
+                )),
         )
         .with_state(state)
 }

@@ -1,6 +1,7 @@
 //! What every handler can reach.
 
 use attest_domain::documents::Documents;
+use attest_domain::evidence::Evidence;
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -29,6 +30,13 @@ pub struct WebSettings {
     pub request_timeout_secs: u64,
     /// Requests processed at once.
     pub max_concurrent_requests: usize,
+    /// Largest body of a file upload: the store's file limit plus room for the form's fields
+    /// (the store enforces the file's own limit and the tenant quota while streaming).
+    pub upload_body_bytes: usize,
+    /// Time an upload request may take, seconds.
+    pub transfer_timeout_secs: u64,
+    /// An upload whose client sends nothing for this long is cut off, seconds.
+    pub upload_idle_secs: u64,
 }
 
 /// Shared state of the web layer.
@@ -46,6 +54,8 @@ pub struct AppState {
     pub sso: Sso,
     /// Documents.
     pub documents: Documents,
+    /// The evidence library.
+    pub evidence: Evidence,
     /// The clock.
     pub clock: Arc<dyn Clock>,
     /// Settings.
@@ -66,6 +76,7 @@ impl AppState {
         keys: Arc<KeyService>,
         identity: Identity,
         sso: Sso,
+        evidence: Evidence,
         clock: Arc<dyn Clock>,
         settings: WebSettings,
         metrics: PrometheusHandle,
@@ -84,6 +95,7 @@ impl AppState {
             identity,
             sso,
             documents,
+            evidence,
             clock,
             settings: Arc::new(settings),
             metrics,

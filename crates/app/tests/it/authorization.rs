@@ -568,6 +568,36 @@ const MATRIX: &[(&str, &str, &str)] = &[
     ("GET", "/documents/{id}/delete", "YYYFFFUN"),
     ("POST", "/documents/{id}/delete", "YYYFFFUN"),
     ("DELETE", "/api/v1/documents/{id}", "YYYFFFUN"),
+    // The evidence library (issue 6). `{id}` is a record with one file, shared with the
+    // external member. Uploads are checked before their body is read.
+    ("GET", "/static/upload.js", "YYYYYYYY"),
+    ("GET", "/evidence", "YYYYYYUY"),
+    ("GET", "/evidence/new", "YYYYFFUY"),
+    ("POST", "/evidence/new", "YYYYFFUY"),
+    ("GET", "/evidence/{id}", "YYYYYYUN"),
+    ("GET", "/evidence/{id}/edit", "YYYFFFUN"),
+    ("POST", "/evidence/{id}/edit", "YYYFFFUN"),
+    ("POST", "/evidence/{id}/versions", "YYYFFFUN"),
+    ("GET", "/evidence/{id}/versions/{n}/download", "YYYYYYUN"),
+    ("POST", "/evidence/{id}/shares", "YYYFFFUN"),
+    ("POST", "/evidence/{id}/shares/{share}/revoke", "YYYFFFUN"),
+    ("GET", "/api/v1/evidence", "YYYYYYUY"),
+    ("POST", "/api/v1/evidence", "YYYYFFUY"),
+    ("GET", "/api/v1/evidence/{id}", "YYYYYYUN"),
+    ("PUT", "/api/v1/evidence/{id}", "YYYFFFUN"),
+    ("GET", "/api/v1/evidence/{id}/versions", "YYYYYYUN"),
+    ("POST", "/api/v1/evidence/{id}/versions", "YYYFFFUN"),
+    (
+        "GET",
+        "/api/v1/evidence/{id}/versions/{n}/download",
+        "YYYYYYUN",
+    ),
+    ("GET", "/api/v1/evidence/{id}/shares", "YYYFFFUN"),
+    ("POST", "/api/v1/evidence/{id}/shares", "YYYFFFUN"),
+    ("DELETE", "/api/v1/evidence/{id}/shares/{share}", "YYYFFFUN"),
+    ("GET", "/evidence/{id}/delete", "YYYFFFUN"),
+    ("POST", "/evidence/{id}/delete", "YYYFFFUN"),
+    ("DELETE", "/api/v1/evidence/{id}", "YYYFFFUN"),
     // Last: these remove a factor or end the session.
     ("POST", "/account/security/totp/remove", "YYYYYYUY"),
     ("DELETE", "/api/v1/account/mfa/totp", "YYYYYYUY"),
@@ -575,12 +605,15 @@ const MATRIX: &[(&str, &str, &str)] = &[
     ("POST", "/api/v1/logout", "YYYYYYYY"),
 ];
 
-/// The URL of a matrix row for one principal's fresh document.
-fn matrix_url(path: &str, document: &str) -> String {
+/// The URL of a matrix row for one principal's fresh document and evidence record.
+fn matrix_url(path: &str, document: &str, evidence: &str) -> String {
     path.split('/')
         .map(|seg| match seg {
             "{id}" if path.starts_with("/documents") || path.starts_with("/api/v1/documents") => {
                 document.to_owned()
+            }
+            "{id}" if path.starts_with("/evidence") || path.starts_with("/api/v1/evidence") => {
+                evidence.to_owned()
             }
             "{n}" => "1".to_owned(),
             "{method}" => "sms".to_owned(),
@@ -691,9 +724,25 @@ both_backends!(
                 )
                 .await;
             assert_eq!(r.status(), StatusCode::CREATED);
+            // A fresh evidence record with one file, shared the same way.
+            let evidence = crate::evidence::upload(
+                &creator,
+                &format!("Matrix evidence {column}"),
+                "m.pdf",
+                &crate::evidence::pdf(1_000),
+            )
+            .await;
+            let r = creator
+                .api(
+                    Method::POST,
+                    &format!("/api/v1/evidence/{evidence}/shares"),
+                    Some(serde_json::json!({ "user": ext_id, "until": until })),
+                )
+                .await;
+            assert_eq!(r.status(), StatusCode::CREATED);
             for (method, path, codes) in MATRIX {
                 let expected = codes.as_bytes()[column];
-                let url = matrix_url(path, &doc);
+                let url = matrix_url(path, &doc, &evidence);
                 let method: Method = method.parse().unwrap();
                 let r = if path.starts_with("/api/") || method != Method::POST {
                     let body = (method != Method::GET).then(|| serde_json::json!({}));

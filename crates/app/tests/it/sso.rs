@@ -42,11 +42,12 @@ struct World {
 }
 
 async fn world(backend: Backend) -> World {
-    world_with(TestApp::start(backend).await).await
+    world_with(TestApp::builder(backend).wall_clock().start().await).await
 }
 
+/// `app` must run on the wall clock (`TestAppBuilder::wall_clock`): the provider signs its
+/// tokens at real time.
 async fn world_with(app: TestApp) -> World {
-    app.clock.set(SystemClock.now());
     let owner = bootstrap(&app).await;
     let idp = OidcProvider::start(&app.url("/sso/callback"), &users()).await;
     let mut w = World {
@@ -797,7 +798,11 @@ both_backends!(
     sec_19_enforced_sso_sends_no_reset_mail,
     |backend| async move {
         let sink = SmtpSink::start();
-        let app = TestApp::builder(backend).mail_to(&sink).start().await;
+        let app = TestApp::builder(backend)
+            .wall_clock()
+            .mail_to(&sink)
+            .start()
+            .await;
         let w = world_with(app).await;
         add_member(&w.app).await;
         sink.forget(1).await; // the owner's "authenticator added" notice
@@ -1015,8 +1020,7 @@ both_backends!(
     |backend| async move {
         let logs = attest_test_support::logs::capture();
         const CANARY: &str = "Canary-SSO-5ec7e7-never-shown";
-        let app = TestApp::start(backend).await;
-        app.clock.set(SystemClock.now());
+        let app = TestApp::builder(backend).wall_clock().start().await;
         let owner = bootstrap(&app).await;
         let idp = OidcProvider::start_with(
             &app.url("/sso/callback"),
@@ -1240,7 +1244,11 @@ both_backends!(
     sec_19_an_invitation_into_an_enforcing_tenant_is_accepted_through_the_provider,
     |backend| async move {
         let sink = SmtpSink::start();
-        let app = TestApp::builder(backend).mail_to(&sink).start().await;
+        let app = TestApp::builder(backend)
+            .wall_clock()
+            .mail_to(&sink)
+            .start()
+            .await;
         let w = world_with(app).await;
         sink.forget(1).await; // the owner's "authenticator added" notice
         // No just-in-time membership: only invited people get in.
@@ -1415,6 +1423,7 @@ both_backends!(
                 "ATTEST_SSO__CLIENT_SECRET_DIR",
                 dir.path().to_str().unwrap(),
             )
+            .wall_clock()
             .start()
             .await;
         let w = world_with(app).await;

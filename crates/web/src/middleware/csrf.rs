@@ -5,7 +5,9 @@
 //!   to a random pre-session cookie set here.
 //! - Every state-changing request (anything but GET, HEAD, OPTIONS) must come from our own
 //!   origin (`Origin`, else `Sec-Fetch-Site: same-origin`) and carry the token, in the
-//!   `X-CSRF-Token` header or the `csrf_token` form field. Otherwise: 403 and nothing runs.
+//!   `X-CSRF-Token` header or the `csrf_token` form field; in a `multipart/form-data` upload
+//!   that field must come first, so it is read without waiting for the file. Otherwise: 403
+//!   and nothing runs.
 
 use attest_domain::authn::sessions::csrf_for;
 use axum::body::{Body, to_bytes};
@@ -85,6 +87,13 @@ pub async fn csrf(State(state): State<AppState>, request: Request, next: Next) -
             .map(str::to_owned);
         let provided = match header_token {
             Some(t) => Some(t),
+            None if multipart_boundary(&request).is_some() => {
+                let boundary = multipart_boundary(&request).unwrap_or_default();
+                let timeout = std::time::Duration::from_secs(state.settings.request_timeout_secs);
+                let (token, rebuilt) = first_multipart_field(request, &boundary, timeout).await;
+                request = rebuilt;
+                token
+            }
             None if is_form(&request) => {
                 let (parts, body) = request.into_parts();
                 let Ok(bytes) = to_bytes(body, state.settings.max_body_bytes).await else {
@@ -110,6 +119,64 @@ pub async fn csrf(State(state): State<AppState>, request: Request, next: Next) -
         response.headers_mut().append(header::SET_COOKIE, v);
     }
     response
+}
+
+fn multipart_boundary(request: &Request) -> Option<String> {
+    let ct = request.headers().get(header::CONTENT_TYPE)?.to_str().ok()?;
+    multer::parse_boundary(ct).ok()
+}
+
+/// How much of a multipart body is read, at most, to find the token field.
+const MULTIPART_PREFIX: usize = 16 * 1024;
+
+/// Reads the start of a multipart body until its first part is complete, and returns that
+/// part's value if it is the `csrf_token` field, with the request rebuilt to carry the whole
+/// body (the bytes read, then the rest, still streaming).
+async fn first_multipart_field(
+    request: Request,
+    boundary: &str,
+    timeout: std::time::Duration,
+) -> (Option<String>, Request) {
+    use futures_util::StreamExt as _;
+    let (parts, body) = request.into_parts();
+    let mut rest = body.into_data_stream();
+    let mut prefix = bytes::BytesMut::new();
+    let delimiter = format!("\r\n--{boundary}");
+    let mut broken = None;
+    while prefix.len() < MULTIPART_PREFIX
+        && !prefix
+            .windows(delimiter.len())
+            .any(|w| w == delimiter.as_bytes())
+    {
+        match tokio::time::timeout(timeout, rest.next()).await {
+            Ok(Some(Ok(piece))) => prefix.extend_from_slice(&piece),
+            Ok(Some(Err(e))) => {
+                broken = Some(e);
+                break;
+            }
+            Ok(None) | Err(_) => break,
+        }
+    }
+    let prefix = prefix.freeze();
+    let token = if broken.is_some() {
+        None
+    } else {
+        let one =
+            futures_util::stream::once(std::future::ready(Ok::<_, std::io::Error>(prefix.clone())));
+        let mut parsed = multer::Multipart::new(one, boundary.to_owned());
+        match parsed.next_field().await {
+            Ok(Some(field)) if field.name() == Some("csrf_token") => field.text().await.ok(),
+            _ => None,
+        }
+    };
+    let head = futures_util::stream::once(std::future::ready(Ok::<_, axum::Error>(prefix)));
+    let whole = match broken {
+        Some(e) => head
+            .chain(futures_util::stream::once(std::future::ready(Err(e))))
+            .boxed(),
+        None => head.chain(rest).boxed(),
+    };
+    (token, Request::from_parts(parts, Body::from_stream(whole)))
 }
 
 fn is_form(request: &Request) -> bool {

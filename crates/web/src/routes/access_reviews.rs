@@ -358,8 +358,8 @@ fn review_json(r: &Review) -> serde_json::Value {
     serde_json::json!({
         "id": r.id.to_string(),
         "name": r.name,
-        "created_at": r.created_at,
-        "due_at": r.due_at,
+        "created_at": crate::routes::rfc3339(r.created_at),
+        "due_at": crate::routes::rfc3339(r.due_at),
         "items": r.items,
         "pending": r.pending,
         "state": state_of(r),
@@ -442,7 +442,7 @@ pub async fn api_get(
                         "email": i.user_email,
                         "role": i.role,
                         "decision": i.decision,
-                        "decided_at": i.decided_at,
+                        "decided_at": i.decided_at.map(crate::routes::rfc3339),
                     })
                 })
                 .collect();

@@ -6,6 +6,7 @@ use axum::response::{IntoResponse, Response};
 const STYLESHEET: &str = include_str!("../../static/attest.css");
 const PASSKEY_SCRIPT: &str = include_str!("../../static/passkey.js");
 const CONTINUE_SCRIPT: &str = include_str!("../../static/continue.js");
+const UPLOAD_SCRIPT: &str = include_str!("../../static/upload.js");
 
 /// A public, cacheable text asset.
 fn asset(body: &'static str, content_type: &'static str) -> Response {
@@ -32,6 +33,11 @@ pub async fn passkey_script() -> Response {
 /// `GET /static/continue.js`: sends an interrupted form on after a step-up.
 pub async fn continue_script() -> Response {
     asset(CONTINUE_SCRIPT, "text/javascript; charset=utf-8")
+}
+
+/// `GET /static/upload.js`: upload progress for forms marked `data-upload`.
+pub async fn upload_script() -> Response {
+    asset(UPLOAD_SCRIPT, "text/javascript; charset=utf-8")
 }
 
 /// `GET /favicon.ico`: no icon, and browsers should not ask again.

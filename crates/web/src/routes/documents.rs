@@ -67,8 +67,8 @@ fn document_json(d: &DocumentView) -> serde_json::Value {
             "name": name,
         })),
         "version": d.version,
-        "created_at": d.created_at,
-        "updated_at": d.updated_at,
+        "created_at": crate::routes::rfc3339(d.created_at),
+        "updated_at": crate::routes::rfc3339(d.updated_at),
     })
 }
 
@@ -116,6 +116,7 @@ struct DetailPage {
     csrf: String,
     doc_title: String,
     id: String,
+    share_base: String,
     classification: &'static str,
     owner: String,
     version: i64,
@@ -464,6 +465,7 @@ async fn detail_page(
             csrf: session.csrf_token.clone(),
             doc_title: doc.title.clone(),
             id: doc.id.to_string(),
+            share_base: format!("/documents/{}", doc.id),
             classification: doc.classification.as_str(),
             owner: doc.owner.as_ref().map(|o| o.1.clone()).unwrap_or_default(),
             version: doc.version,
@@ -668,7 +670,7 @@ pub async fn delete_form(
     }
 }
 
-/// A share's fields (form or JSON).
+/// A share's fields (form or JSON), for any object kind.
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ShareForm {
@@ -676,11 +678,12 @@ pub struct ShareForm {
     #[serde(default, rename = "csrf_token")]
     #[schemars(skip)]
     _csrf_token: Option<serde::de::IgnoredAny>,
+    /// The recipient's user id.
     #[serde(default)]
-    user: String,
+    pub(crate) user: String,
     /// `YYYY-MM-DD`: the share ends at the start of that day (UTC).
     #[serde(default)]
-    until: String,
+    pub(crate) until: String,
 }
 
 async fn add_share(
@@ -890,7 +893,7 @@ pub async fn api_versions(
                     "title": v.title,
                     "classification": v.classification,
                     "author": v.author,
-                    "created_at": v.created_at,
+                    "created_at": crate::routes::rfc3339(v.created_at),
                 })).collect::<Vec<_>>(),
             }))
             .into_response(),
@@ -944,7 +947,7 @@ pub async fn api_shares(
                         "id": s.id.to_string(),
                         "user": s.user.to_string(),
                         "name": s.name,
-                        "until": s.until,
+                        "until": crate::routes::rfc3339(s.until),
                         "live": s.live,
                     })).collect::<Vec<_>>(),
                     "recipients": recipients.iter().map(|(u, n, _)| serde_json::json!({

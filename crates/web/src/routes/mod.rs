@@ -6,6 +6,7 @@ pub mod assets;
 pub mod auth;
 pub mod documents;
 pub mod email;
+pub mod evidence;
 pub mod health;
 pub mod home;
 pub mod mfa;
@@ -128,6 +129,12 @@ pub(crate) fn inline_step_up(next: String) -> Response {
     r.extensions_mut()
         .insert(crate::middleware::step_up::ReauthNeeded { next });
     r
+}
+
+/// A timestamp for JSON: RFC 3339 in UTC, as every API answer gives times.
+pub(crate) fn rfc3339(t: time::OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
 }
 
 /// A calendar date `YYYY-MM-DD` as the start of that day in UTC; `None` if it is not one.
