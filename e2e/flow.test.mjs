@@ -854,6 +854,44 @@ test('Attest in a browser: bootstrap, second factor, invite, accept, sign in, si
       await accessible('/documents/{id}');
     });
 
+    await step('the owner uploads evidence with a progress bar, downloads it, and a fake PDF is refused', async () => {
+      const list = await page.goto(`${server.origin}/evidence`);
+      assert.equal(list.status(), 200);
+      await page.getByRole('heading', { name: 'Evidence', level: 1 }).waitFor();
+      await accessible('/evidence');
+      await page.getByRole('link', { name: 'Add evidence' }).first().click();
+      await page.getByRole('heading', { name: 'Add evidence', level: 1 }).waitFor();
+      await accessible('/evidence/new');
+      const pdf = Buffer.concat([Buffer.from('%PDF-1.7\n'), Buffer.alloc(300_000, 'Q3 access review. ')]);
+      await page.getByLabel('Title').fill('Q3 access review export');
+      await page.getByLabel('Tags').fill('soc2, access');
+      await page.getByLabel('Classification').selectOption('critical');
+      await page.getByLabel('File', { exact: true }).setInputFiles({ name: 'q3-review.pdf', mimeType: 'application/pdf', buffer: pdf });
+      // upload.js sends the form itself (XMLHttpRequest, so it can show progress), then follows
+      // the server's redirect.
+      const response = await submit(page.getByRole('button', { name: 'Upload' }), 303);
+      assert.equal(response.request().resourceType(), 'xhr', 'the upload went through the progress script');
+      await page.getByRole('heading', { name: 'Q3 access review export', level: 1 }).waitFor();
+      await page.getByRole('link', { name: 'q3-review.pdf' }).waitFor();
+      await accessible('/evidence/{id}');
+      await page.screenshot({ path: path.join(ARTIFACTS, 'evidence.png'), fullPage: true });
+      const [download] = await Promise.all([
+        page.waitForEvent('download'),
+        page.getByRole('link', { name: 'q3-review.pdf' }).click(),
+      ]);
+      assert.equal(download.suggestedFilename(), 'q3-review.pdf');
+      const saved = fs.readFileSync(await download.path());
+      assert.ok(saved.equals(pdf), 'the download is the file that was uploaded');
+      // A page that says it is a PDF: the server's answer replaces the form, with the reason.
+      await page.goto(`${server.origin}/evidence/new`);
+      await page.getByLabel('Title').fill('Not really a PDF');
+      await page.getByLabel('File', { exact: true }).setInputFiles({ name: 'invoice.pdf', mimeType: 'application/pdf', buffer: Buffer.from('<html><script>alert(1)</script></html>') });
+      await submit(page.getByRole('button', { name: 'Upload' }), 415);
+      await page.getByText('does not match its extension').first().waitFor();
+      await accessible('/evidence/new (refused file)');
+      await page.goto(`${server.origin}/`);
+    });
+
     await step('the access review and operator access pages are accessible', async () => {
       const reviews = await page.goto(`${server.origin}/tenant/access-reviews`);
       assert.equal(reviews.status(), 200);

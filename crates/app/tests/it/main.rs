@@ -11,6 +11,7 @@ mod authorization;
 mod cli;
 mod documents;
 mod evidence;
+mod evidence_crash;
 mod evidence_scan;
 mod evidence_stores;
 mod http_surface;
