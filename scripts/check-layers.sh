@@ -19,7 +19,7 @@ for dep in axum axum-server askama tower tower-http sqlx attest-db attest-domain
 done
 forbid attest-web attest-sso "the web layer reaches single sign-on through the domain"
 forbid attest-domain openidconnect "the domain reaches OpenID Connect only through attest-sso"
-for dep in aes-gcm rcgen getrandom; do
+for dep in aes-gcm aws-lc-rs rcgen getrandom; do
   for c in attest-db attest-domain attest-web attest-app attest-config attest-types attest-sso attest-storage; do
     forbid "$c" "$dep" "only attest-crypto touches key material"
   done

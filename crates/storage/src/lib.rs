@@ -16,13 +16,17 @@ pub mod scan;
 
 use std::sync::Arc;
 
-use attest_crypto::stream::StreamError;
 use attest_crypto::stream::{DEFAULT_CHUNK, FileKey, Header, Layout, MAX_HEADER, Opener, Sealer};
+use attest_crypto::stream::{StreamError, TAG};
 use attest_types::TenantId;
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
+use futures_util::stream::BoxStream;
 use futures_util::{Stream, StreamExt as _};
 use object_store::path::Path;
-use object_store::{GetOptions, GetRange, ObjectStore, ObjectStoreExt as _, WriteMultipart};
+use object_store::{
+    GetOptions, GetRange, GetResult, GetResultPayload, ObjectStore, ObjectStoreExt as _,
+    WriteMultipart,
+};
 use sha2::{Digest as _, Sha256};
 
 pub use backend::{Backend, StoreSecret};
@@ -249,8 +253,7 @@ impl BlobStore {
         key: &BlobKey,
     ) -> Result<PlainStream, StorageError> {
         let got = self.store.get(&key.path()).await.map_err(not_found)?;
-        Ok(got
-            .into_stream()
+        Ok(body_of(got, READ)
             .map(|r| r.map_err(StorageError::from))
             .boxed())
     }
@@ -300,12 +303,9 @@ impl BlobStore {
                 return Err(StorageError::TooLarge);
             }
             hash.update(&piece);
-            let out = transform.push(piece)?;
-            if !out.is_empty() {
-                writer.write(&out);
-                // Back-pressure: at most two parts in flight, so memory stays flat.
-                writer.wait_for_capacity(2).await?;
-            }
+            transform.push(&piece, writer)?;
+            // Back-pressure: at most two parts in flight, so memory stays flat.
+            writer.wait_for_capacity(2).await?;
         }
         writer.write(&transform.finish()?);
         Ok(Uploaded {
@@ -400,14 +400,16 @@ impl BlobStore {
         if got.meta.size != layout.sealed_len() || got.range != (from..to) {
             return Err(StorageError::Integrity);
         }
+        let sealed_chunk = usize::try_from(layout.chunk).unwrap_or(0) + TAG;
         let reader = RangeReader {
-            source: got.into_stream(),
+            source: body_of(got, sealed_chunk),
             opener,
             layout,
             range,
             index: first,
             last,
-            pending: BytesMut::new(),
+            pending: Vec::new(),
+            carry: Bytes::new(),
             done: false,
         };
         Ok(futures_util::stream::unfold(reader, RangeReader::next).boxed())
@@ -452,6 +454,82 @@ impl BlobStore {
     }
 }
 
+/// How much of a local file one blocking read takes, at most.
+const READ: usize = 1024 * 1024;
+
+/// The bytes of a read: a local file in pieces of `piece` bytes, several per thread hop
+/// (object_store's own reader takes 8 KiB at a time, a hop each); an object store's stream
+/// as it comes. Downloads ask for pieces of one sealed chunk, so each chunk arrives in a
+/// buffer of its own and is opened where it lies.
+fn body_of(got: GetResult, piece: usize) -> BoxStream<'static, object_store::Result<Bytes>> {
+    match got.payload {
+        GetResultPayload::File(file, path) => read_file(file, path, got.range, piece.max(1)),
+        GetResultPayload::Stream(s) => s,
+    }
+}
+
+fn read_file(
+    file: std::fs::File,
+    path: std::path::PathBuf,
+    range: std::ops::Range<u64>,
+    piece: usize,
+) -> BoxStream<'static, object_store::Result<Bytes>> {
+    use std::io::{Read as _, Seek as _, SeekFrom};
+    let failed = |e: std::io::Error| object_store::Error::Generic {
+        store: "local",
+        source: Box::new(e),
+    };
+    let per_hop = (READ / piece).max(1) as u64;
+    let state = (Some(file), range.start, range.end);
+    futures_util::stream::unfold(state, move |(file, at, end)| {
+        let path = path.clone();
+        async move {
+            let mut file = file?;
+            if at >= end {
+                return None;
+            }
+            let read = tokio::task::spawn_blocking(move || {
+                file.seek(SeekFrom::Start(at))?;
+                let mut pieces = Vec::new();
+                let mut pos = at;
+                while pos < end && (pieces.len() as u64) < per_hop {
+                    let want = (end - pos).min(piece as u64);
+                    let mut buf = Vec::with_capacity(usize::try_from(want).unwrap_or(0));
+                    (&mut file).take(want).read_to_end(&mut buf)?;
+                    if buf.is_empty() {
+                        return Err(std::io::Error::new(
+                            std::io::ErrorKind::UnexpectedEof,
+                            "the file ended early",
+                        ));
+                    }
+                    pos += buf.len() as u64;
+                    pieces.push(Ok(Bytes::from(buf)));
+                }
+                Ok::<_, std::io::Error>((file, pieces, pos))
+            })
+            .await;
+            match read {
+                Ok(Ok((file, pieces, next))) => {
+                    Some((futures_util::stream::iter(pieces), (Some(file), next, end)))
+                }
+                Ok(Err(e)) => Some((
+                    futures_util::stream::iter(vec![Err(failed(std::io::Error::new(
+                        e.kind(),
+                        format!("{}: {e}", path.display()),
+                    )))]),
+                    (None, end, end),
+                )),
+                Err(e) => Some((
+                    futures_util::stream::iter(vec![Err(failed(std::io::Error::other(e)))]),
+                    (None, end, end),
+                )),
+            }
+        }
+    })
+    .flatten()
+    .boxed()
+}
+
 fn not_found(e: object_store::Error) -> StorageError {
     match e {
         object_store::Error::NotFound { .. } => StorageError::NotFound,
@@ -467,11 +545,16 @@ enum Transform {
 }
 
 impl Transform {
-    fn push(&mut self, piece: Bytes) -> Result<Vec<u8>, StorageError> {
+    /// Writes what `piece` completes (sealed chunks are sealed in place and copied once, into
+    /// the multipart buffer).
+    fn push(&mut self, piece: &[u8], writer: &mut WriteMultipart) -> Result<(), StorageError> {
         match self {
-            Self::Seal(s) => Ok(s.push(&piece)?),
+            Self::Seal(s) => Ok(s.push_each(piece, |sealed| writer.write(sealed))?),
             #[cfg(feature = "bench")]
-            Self::Plain => Ok(piece.to_vec()),
+            Self::Plain => {
+                writer.write(piece);
+                Ok(())
+            }
         }
     }
 
@@ -484,15 +567,20 @@ impl Transform {
     }
 }
 
-/// Opens the chunks of a range as they arrive and trims them to the range.
+/// Opens the chunks of a range as they arrive and trims them to the range. Each sealed chunk
+/// is gathered into its own buffer (the one copy), opened in place and handed on as a slice
+/// of it.
 struct RangeReader {
-    source: futures_util::stream::BoxStream<'static, object_store::Result<Bytes>>,
+    source: BoxStream<'static, object_store::Result<Bytes>>,
     opener: Opener,
     layout: Layout,
     range: ByteRange,
     index: u64,
     last: u64,
-    pending: BytesMut,
+    /// The sealed chunk being gathered.
+    pending: Vec<u8>,
+    /// What the store sent beyond it.
+    carry: Bytes,
     done: bool,
 }
 
@@ -516,7 +604,7 @@ impl RangeReader {
         loop {
             if self.index > self.last {
                 // The object store must have sent exactly the chunks asked for.
-                return if self.pending.is_empty() && self.source.next().await.is_none() {
+                return if self.carry.is_empty() && self.source.next().await.is_none() {
                     self.done = true;
                     Ok(None)
                 } else {
@@ -525,26 +613,37 @@ impl RangeReader {
             }
             let (start, end) = self.layout.chunk_range(self.index);
             let want = usize::try_from(end - start).map_err(|_| StorageError::Integrity)?;
-            if self.pending.len() >= want {
-                let sealed = self.pending.split_to(want);
-                let is_last = self.index + 1 == self.layout.chunks();
-                let plain = self.opener.open_chunk(self.index, is_last, &sealed)?;
-                let offset = self.index * self.layout.chunk;
-                self.index += 1;
-                let from = usize::try_from(self.range.start.saturating_sub(offset))
-                    .map_err(|_| StorageError::Integrity)?
-                    .min(plain.len());
-                let to = usize::try_from(self.range.end.saturating_sub(offset))
-                    .map_err(|_| StorageError::Integrity)?
-                    .min(plain.len());
-                if from < to {
-                    return Ok(Some(Bytes::copy_from_slice(&plain[from..to])));
+            if self.carry.is_empty() && self.pending.len() < want {
+                match self.source.next().await {
+                    Some(piece) => self.carry = piece?,
+                    None => return Err(StorageError::Integrity),
                 }
-                continue;
             }
-            match self.source.next().await {
-                Some(piece) => self.pending.extend_from_slice(&piece?),
-                None => return Err(StorageError::Integrity),
+            let mut chunk = if self.pending.is_empty() && self.carry.len() == want {
+                // A piece that is exactly this chunk (the local store reads them so): opened
+                // in its own buffer, no copy.
+                Vec::from(std::mem::take(&mut self.carry))
+            } else {
+                let take = (want - self.pending.len()).min(self.carry.len());
+                self.pending.extend_from_slice(&self.carry.split_to(take));
+                if self.pending.len() < want {
+                    continue;
+                }
+                std::mem::replace(&mut self.pending, Vec::with_capacity(want))
+            };
+            let is_last = self.index + 1 == self.layout.chunks();
+            self.opener
+                .open_chunk_in_place(self.index, is_last, &mut chunk)?;
+            let offset = self.index * self.layout.chunk;
+            self.index += 1;
+            let from = usize::try_from(self.range.start.saturating_sub(offset))
+                .map_err(|_| StorageError::Integrity)?
+                .min(chunk.len());
+            let to = usize::try_from(self.range.end.saturating_sub(offset))
+                .map_err(|_| StorageError::Integrity)?
+                .min(chunk.len());
+            if from < to {
+                return Ok(Some(Bytes::from(chunk).slice(from..to)));
             }
         }
     }

@@ -3,12 +3,10 @@
 //! evidence stored before is intact after the restart, the half-written file never became a
 //! record, and the sweeper removes what the upload left once its grace period has passed.
 
-use std::io::Write as _;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use attest_test_support::binary::{run, spawn_serve, text};
+use attest_test_support::binary::{run, run_with_stdin, spawn_serve, text};
 use attest_test_support::{Browser, Multipart, server_client};
 use futures_util::StreamExt as _;
 use reqwest::StatusCode;
@@ -80,8 +78,9 @@ async fn a_killed_upload_loses_no_earlier_evidence_and_leaves_nothing_behind() {
         &env,
     );
     assert!(out.status.success(), "{}", text(&out));
-    let mut child = Command::new(attest_bin())
-        .args([
+    let out = run_with_stdin(
+        &attest_bin(),
+        &[
             "--data-dir",
             d,
             "admin",
@@ -93,21 +92,11 @@ async fn a_killed_upload_loses_no_earlier_evidence_and_leaves_nothing_behind() {
             "--role",
             "manager",
             "--password-stdin",
-        ])
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(format!("{PASSWORD}\n").as_bytes())
-        .unwrap();
-    assert!(child.wait().unwrap().success());
+        ],
+        &env,
+        &format!("{PASSWORD}\n"),
+    );
+    assert!(out.status.success(), "{}", text(&out));
 
     let mut server = spawn_serve(
         &attest_bin(),
