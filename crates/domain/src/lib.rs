@@ -11,6 +11,7 @@ pub mod access;
 pub mod access_reviews;
 pub mod audit;
 pub mod authn;
+pub mod catalog;
 pub mod documents;
 pub mod email_change;
 pub mod evidence;
