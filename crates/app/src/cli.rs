@@ -51,6 +51,12 @@ pub enum Command {
         #[command(subcommand)]
         action: KeysAction,
     },
+    /// Framework catalogues.
+    Catalog {
+        /// What to do with catalogues.
+        #[command(subcommand)]
+        action: CatalogAction,
+    },
     /// Operator administration.
     Admin {
         /// What to administer.
@@ -82,6 +88,31 @@ pub enum AuditAction {
 pub enum KeysAction {
     /// Add a new key-encryption key and re-wrap every data key with it (no downtime).
     Rotate,
+}
+
+/// `attest catalog …`
+#[derive(Debug, Subcommand)]
+pub enum CatalogAction {
+    /// Import a framework into a tenant: an OSCAL catalog (`.json`), a CSV file (`.csv`:
+    /// `id,title,text,parent`), or with `--baseline` one of the shipped NIST SP 800-53 rev5
+    /// baselines. Audited in the tenant's trail; nothing is stored unless all of it is valid.
+    Import {
+        /// The file (omit with --baseline).
+        #[arg(required_unless_present = "baseline", conflicts_with = "baseline")]
+        file: Option<PathBuf>,
+        /// low, moderate or high: a shipped NIST SP 800-53 rev5 baseline.
+        #[arg(long)]
+        baseline: Option<String>,
+        /// The tenant's name.
+        #[arg(long)]
+        tenant: String,
+        /// The framework's title (CSV files only; OSCAL catalogs name themselves).
+        #[arg(long)]
+        title: Option<String>,
+        /// The framework's version (CSV files only).
+        #[arg(long, default_value = "1")]
+        version: String,
+    },
 }
 
 /// `attest admin …`

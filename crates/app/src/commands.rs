@@ -13,7 +13,7 @@ use attest_domain::audit::{self, AuditLog, AuditRecord, Outcome};
 use attest_domain::keys::KeyService;
 use attest_types::{Actor, Clock, SystemClock, TenantId};
 
-use crate::cli::{AdminAction, AuditAction, Command, ConfigAction, KeysAction};
+use crate::cli::{AdminAction, AuditAction, CatalogAction, Command, ConfigAction, KeysAction};
 use crate::launch::{Launch, launch};
 use crate::prepare;
 
@@ -54,7 +54,82 @@ pub async fn run(command: Command, cfg: Config, config_file: Option<&Path>) -> E
             ExitCode::SUCCESS
         }
         Command::Admin { action } => admin(&cfg, action).await,
+        Command::Catalog { action } => catalog(&cfg, action).await,
     }
+}
+
+/// `attest catalog import`: a framework into a tenant, as the operator.
+async fn catalog(cfg: &Config, action: CatalogAction) -> ExitCode {
+    use attest_domain::catalog::Baseline;
+    use attest_domain::frameworks::{Frameworks, ImportSource};
+    let CatalogAction::Import {
+        file,
+        baseline,
+        tenant,
+        title,
+        version,
+    } = action;
+    let source = match (baseline, file) {
+        (Some(b), _) => match Baseline::parse(&b) {
+            Some(b) => ImportSource::Baseline(b),
+            None => return fail(EXIT_CONFIG, "--baseline: choose low, moderate or high"),
+        },
+        (None, Some(path)) => {
+            let bytes = match std::fs::read(&path) {
+                Ok(b) => b,
+                Err(e) => return fail(EXIT_CONFIG, format!("{}: {e}", path.display())),
+            };
+            let is_csv = path
+                .extension()
+                .and_then(|e| e.to_str())
+                .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
+            if is_csv {
+                let Some(title) = title else {
+                    return fail(EXIT_CONFIG, "--title: a CSV framework needs a title");
+                };
+                ImportSource::Csv {
+                    bytes,
+                    title,
+                    version,
+                    file_name: path
+                        .file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_default(),
+                }
+            } else {
+                ImportSource::Oscal(bytes)
+            }
+        }
+        (None, None) => return fail(EXIT_CONFIG, "name a file or --baseline"),
+    };
+    let (db, audit, _) = match operator_identity(cfg).await {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
+    let code = match attest_db::identity::tenant_by_name(&db, &tenant).await {
+        Ok(Some(t)) => {
+            let frameworks = Frameworks::new(db.clone(), audit.clone(), Arc::new(SystemClock));
+            match frameworks.import_as_operator(t, source).await {
+                Ok((id, n)) => {
+                    println!("imported framework {id} into {tenant}: {n} requirements");
+                    ExitCode::SUCCESS
+                }
+                Err(attest_domain::frameworks::FrameworkError::Catalog(e)) => fail(
+                    1,
+                    format!("the catalog was refused, nothing was imported: {e}"),
+                ),
+                Err(e) => fail(1, e),
+            }
+        }
+        Ok(None) => fail(
+            EXIT_CONFIG,
+            format!("--tenant: no organisation is named {tenant:?}"),
+        ),
+        Err(e) => fail(1, e),
+    };
+    audit.shutdown().await;
+    db.close().await;
+    code
 }
 
 async fn serve(cfg: Config, secrets_in_file: Vec<&'static str>, migrate: bool) -> ExitCode {

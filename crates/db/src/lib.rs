@@ -42,6 +42,7 @@ pub mod audit;
 pub mod data_key;
 pub mod document;
 pub mod evidence;
+pub mod framework;
 pub mod identity;
 pub mod mfa;
 pub mod migrate;

@@ -15,6 +15,7 @@ pub mod catalog;
 pub mod documents;
 pub mod email_change;
 pub mod evidence;
+pub mod frameworks;
 pub mod health;
 pub mod identity;
 pub mod keys;

@@ -93,6 +93,14 @@ uuid_id!(
     EvidenceId
 );
 uuid_id!(
+    /// A framework (a catalogue of requirements).
+    FrameworkId
+);
+uuid_id!(
+    /// A requirement (or a group of them) of a framework.
+    RequirementId
+);
+uuid_id!(
     /// The correlation id of one HTTP request; shown in error bodies and written to logs and
     /// the audit trail so that an operator can find the matching entries.
     RequestId

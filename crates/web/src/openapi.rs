@@ -13,7 +13,8 @@ use serde_json::{Map, Value, json};
 use crate::policy::Access;
 use crate::router::ROUTES;
 use crate::routes::{
-    access_reviews, account, auth, documents, email, evidence, mfa, passkeys, sso, tokens,
+    access_reviews, account, auth, documents, email, evidence, frameworks, mfa, passkeys, sso,
+    tokens,
 };
 
 /// A request body: its schema and how it is encoded.
@@ -350,6 +351,47 @@ pub const OPERATIONS: &[Operation] = &[
         "/api/v1/documents/{id}/shares/{share}",
         "Stop sharing; effective on the recipient's next request.",
         204
+    ),
+    op!("GET", "/api/v1/frameworks", "The tenant's frameworks.", 200),
+    op!(
+        "POST",
+        "/api/v1/frameworks",
+        "Import a framework: a shipped NIST baseline (`baseline`), or an OSCAL catalog or CSV file as the last part. One transaction: 422 naming the line or entry, and nothing stored, when the file is refused.",
+        201,
+        frameworks::ImportFields,
+        MULTIPART
+    ),
+    op!(
+        "GET",
+        "/api/v1/frameworks/{id}",
+        "A framework with its requirements in order and its versions with what each changed.",
+        200
+    ),
+    op!(
+        "DELETE",
+        "/api/v1/frameworks/{id}",
+        "Delete a framework with its requirements and history.",
+        204
+    ),
+    op!(
+        "POST",
+        "/api/v1/frameworks/{id}/versions",
+        "Import a newer version: requirements matched by id are updated, new ones added, missing ones withdrawn. Answers what changed.",
+        201,
+        frameworks::ImportFields,
+        MULTIPART
+    ),
+    op!(
+        "GET",
+        "/api/v1/frameworks/{id}/oscal.json",
+        "The framework as an OSCAL catalog (JSON); audited.",
+        200
+    ),
+    op!(
+        "GET",
+        "/api/v1/frameworks/{id}/requirements/{req}",
+        "One requirement with its statement and guidance.",
+        200
     ),
     op!(
         "GET",

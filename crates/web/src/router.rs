@@ -22,8 +22,8 @@ use crate::error::AppError;
 use crate::middleware::{csrf, frame, limits, step_up};
 use crate::policy::{self, Access};
 use crate::routes::{
-    access_reviews, account, assets, auth, documents, email, evidence, health, home, mfa,
-    onboarding, operator_access, passkeys, sso, tokens,
+    access_reviews, account, assets, auth, documents, email, evidence, frameworks, health, home,
+    mfa, onboarding, operator_access, passkeys, sso, tokens,
 };
 use attest_domain::access::Permission;
 
@@ -627,6 +627,68 @@ pub const ROUTES: &[Route] = &[
         access: Access::Needs(Permission::ManageContent),
         methods: || delete(evidence::api_revoke_share),
     },
+    // Framework catalogues (issue 7): every member who sees the whole tenant reads them;
+    // compliance managers and above import and delete; exports need the export permission.
+    Route {
+        path: "/frameworks",
+        access: Access::SignedIn,
+        methods: || get(frameworks::list_page),
+    },
+    Route {
+        path: "/frameworks/new",
+        access: Access::Needs(Permission::ManageContent),
+        methods: || get(frameworks::new_page).post(frameworks::create_form),
+    },
+    Route {
+        path: "/frameworks/{id}",
+        access: Access::SignedIn,
+        methods: || get(frameworks::show),
+    },
+    Route {
+        path: "/frameworks/{id}/versions",
+        access: Access::Needs(Permission::ManageContent),
+        methods: || post(frameworks::version_form),
+    },
+    Route {
+        path: "/frameworks/{id}/oscal.json",
+        access: Access::Needs(Permission::Export),
+        methods: || get(frameworks::export),
+    },
+    Route {
+        path: "/frameworks/{id}/requirements/{req}",
+        access: Access::SignedIn,
+        methods: || get(frameworks::requirement_page),
+    },
+    Route {
+        path: "/frameworks/{id}/delete",
+        access: Access::Needs(Permission::ManageContent),
+        methods: || get(frameworks::delete_page).post(frameworks::delete_form),
+    },
+    Route {
+        path: "/api/v1/frameworks",
+        access: Access::SignedIn,
+        methods: || get(frameworks::api_list).post(frameworks::api_create),
+    },
+    Route {
+        path: "/api/v1/frameworks/{id}",
+        access: Access::SignedIn,
+        methods: || get(frameworks::api_get).delete(frameworks::api_delete),
+    },
+    Route {
+        path: "/api/v1/frameworks/{id}/versions",
+        access: Access::Needs(Permission::ManageContent),
+        methods: || post(frameworks::api_version),
+    },
+    Route {
+        path: "/api/v1/frameworks/{id}/oscal.json",
+        access: Access::Needs(Permission::Export),
+        methods: || get(frameworks::export),
+    },
+    Route {
+        path: "/api/v1/frameworks/{id}/requirements/{req}",
+        access: Access::SignedIn,
+        methods: || get(frameworks::api_requirement),
+    },
 ];
 
 /// Routes whose requests carry a file (`multipart/form-data`, the file last): their body limit
@@ -637,6 +699,10 @@ pub const UPLOADS: &[&str] = &[
     "/evidence/{id}/versions",
     "/api/v1/evidence",
     "/api/v1/evidence/{id}/versions",
+    "/frameworks/new",
+    "/frameworks/{id}/versions",
+    "/api/v1/frameworks",
+    "/api/v1/frameworks/{id}/versions",
 ];
 
 /// Builds the application. `extra` lets the test harness add routes (e.g. a panicking one)

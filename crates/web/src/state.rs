@@ -2,6 +2,7 @@
 
 use attest_domain::documents::Documents;
 use attest_domain::evidence::Evidence;
+use attest_domain::frameworks::Frameworks;
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -56,6 +57,8 @@ pub struct AppState {
     pub documents: Documents,
     /// The evidence library.
     pub evidence: Evidence,
+    /// Framework catalogues.
+    pub frameworks: Frameworks,
     /// The clock.
     pub clock: Arc<dyn Clock>,
     /// Settings.
@@ -88,7 +91,9 @@ impl AppState {
             audit.clone(),
             Arc::clone(&clock),
         );
+        let frameworks = Frameworks::new(db.clone(), audit.clone(), Arc::clone(&clock));
         Self {
+            frameworks,
             db,
             audit,
             keys,

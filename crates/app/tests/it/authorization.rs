@@ -598,6 +598,28 @@ const MATRIX: &[(&str, &str, &str)] = &[
     ("GET", "/evidence/{id}/delete", "YYYFFFUN"),
     ("POST", "/evidence/{id}/delete", "YYYFFFUN"),
     ("DELETE", "/api/v1/evidence/{id}", "YYYFFFUN"),
+    // Framework catalogues (issue 7). `{id}` is a framework of the owner's tenant; frameworks
+    // are never shared, so externals see none.
+    ("GET", "/frameworks", "YYYYYNUY"),
+    ("GET", "/frameworks/new", "YYYFFFUY"),
+    ("POST", "/frameworks/new", "YYYFFFUY"),
+    ("GET", "/frameworks/{id}", "YYYYYNUN"),
+    ("POST", "/frameworks/{id}/versions", "YYYFFFUN"),
+    ("GET", "/frameworks/{id}/oscal.json", "YYYYYFUN"),
+    ("GET", "/frameworks/{id}/requirements/{req}", "YYYYYNUN"),
+    ("GET", "/api/v1/frameworks", "YYYYYNUY"),
+    ("POST", "/api/v1/frameworks", "YYYFFNUY"),
+    ("GET", "/api/v1/frameworks/{id}", "YYYYYNUN"),
+    ("POST", "/api/v1/frameworks/{id}/versions", "YYYFFFUN"),
+    ("GET", "/api/v1/frameworks/{id}/oscal.json", "YYYYYFUN"),
+    (
+        "GET",
+        "/api/v1/frameworks/{id}/requirements/{req}",
+        "YYYYYNUN",
+    ),
+    ("GET", "/frameworks/{id}/delete", "YYYFFFUN"),
+    ("POST", "/frameworks/{id}/delete", "YYYFFFUN"),
+    ("DELETE", "/api/v1/frameworks/{id}", "YYYFFNUN"),
     // Last: these remove a factor or end the session.
     ("POST", "/account/security/totp/remove", "YYYYYYUY"),
     ("DELETE", "/api/v1/account/mfa/totp", "YYYYYYUY"),
@@ -605,8 +627,9 @@ const MATRIX: &[(&str, &str, &str)] = &[
     ("POST", "/api/v1/logout", "YYYYYYYY"),
 ];
 
-/// The URL of a matrix row for one principal's fresh document and evidence record.
-fn matrix_url(path: &str, document: &str, evidence: &str) -> String {
+/// The URL of a matrix row for one principal's fresh document, evidence record and
+/// framework.
+fn matrix_url(path: &str, document: &str, evidence: &str, framework: &str) -> String {
     path.split('/')
         .map(|seg| match seg {
             "{id}" if path.starts_with("/documents") || path.starts_with("/api/v1/documents") => {
@@ -614,6 +637,9 @@ fn matrix_url(path: &str, document: &str, evidence: &str) -> String {
             }
             "{id}" if path.starts_with("/evidence") || path.starts_with("/api/v1/evidence") => {
                 evidence.to_owned()
+            }
+            "{id}" if path.starts_with("/frameworks") || path.starts_with("/api/v1/frameworks") => {
+                framework.to_owned()
             }
             "{n}" => "1".to_owned(),
             "{method}" => "sms".to_owned(),
@@ -740,9 +766,19 @@ both_backends!(
                 )
                 .await;
             assert_eq!(r.status(), StatusCode::CREATED);
+            // A fresh framework of the owner's tenant.
+            let (status, v) = crate::frameworks::import(
+                &creator,
+                "/api/v1/frameworks",
+                &[("title", "Matrix framework")],
+                Some(("m.csv", b"id,title,text,parent\nm.1,One,Text,\n")),
+            )
+            .await;
+            assert_eq!(status, StatusCode::CREATED, "{v}");
+            let framework = v["id"].as_str().unwrap().to_owned();
             for (method, path, codes) in MATRIX {
                 let expected = codes.as_bytes()[column];
-                let url = matrix_url(path, &doc, &evidence);
+                let url = matrix_url(path, &doc, &evidence, &framework);
                 let method: Method = method.parse().unwrap();
                 let r = if path.starts_with("/api/") || method != Method::POST {
                     let body = (method != Method::GET).then(|| serde_json::json!({}));

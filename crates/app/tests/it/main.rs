@@ -14,6 +14,7 @@ mod evidence;
 mod evidence_crash;
 mod evidence_scan;
 mod evidence_stores;
+mod frameworks;
 mod http_surface;
 mod identity;
 mod keys;

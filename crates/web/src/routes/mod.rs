@@ -7,6 +7,7 @@ pub mod auth;
 pub mod documents;
 pub mod email;
 pub mod evidence;
+pub mod frameworks;
 pub mod health;
 pub mod home;
 pub mod mfa;
