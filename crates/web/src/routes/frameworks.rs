@@ -243,6 +243,49 @@ fn source_of(u: Upload) -> Result<ImportSource, FrameworkError> {
     }
 }
 
+/// An import request, read: the source it names and the form's values (to show again), a
+/// refusal of the source itself, or an answer already made (not allowed, unreadable form).
+enum Received {
+    Source(ImportSource, (String, String, String)),
+    Invalid(FrameworkError, (String, String, String)),
+    Answered(Response),
+}
+
+/// Asks the domain whether the caller may import here (`target`: the framework of a newer
+/// version) before the body is read, then reads the form and the file.
+async fn receive(
+    state: &AppState,
+    ctx: &RequestContext,
+    session: &VerifiedSession,
+    target: Option<&str>,
+    request: Request,
+    format: Format,
+) -> Received {
+    if let Err(e) = state
+        .frameworks
+        .authorize_import(session, target, origin(ctx))
+        .await
+    {
+        return Received::Answered(
+            failure(e, ctx, format).unwrap_or_else(IntoResponse::into_response),
+        );
+    }
+    let (parts, body) = request.into_parts();
+    let upload = match read_upload(state, &parts.headers, body).await {
+        Ok(u) => u,
+        Err(r) => return Received::Answered(refused_response(&r, ctx)),
+    };
+    let kept = (
+        upload.baseline.clone(),
+        upload.title.clone(),
+        upload.version.clone(),
+    );
+    match source_of(upload) {
+        Ok(source) => Received::Source(source, kept),
+        Err(e) => Received::Invalid(e, kept),
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // Pages.
 
@@ -366,31 +409,16 @@ pub async fn create_form(
     SignedIn(session): SignedIn,
     request: Request,
 ) -> Result<Response, AppError> {
-    if let Err(e) = state
-        .frameworks
-        .authorize_import(&session, None, origin(&ctx))
-        .await
-    {
-        return failure(e, &ctx, Format::Html);
-    }
-    let (parts, body) = request.into_parts();
-    let upload = match read_upload(&state, &parts.headers, body).await {
-        Ok(u) => u,
-        Err(r) => return Ok(refused_response(&r, &ctx)),
-    };
-    let kept = (
-        upload.baseline.clone(),
-        upload.title.clone(),
-        upload.version.clone(),
-    );
-    let result = match source_of(upload) {
-        Ok(source) => {
+    let (result, kept) = match receive(&state, &ctx, &session, None, request, Format::Html).await {
+        Received::Answered(r) => return Ok(r),
+        Received::Invalid(e, kept) => (Err(e), kept),
+        Received::Source(source, kept) => (
             state
                 .frameworks
                 .import(&session, source, origin(&ctx))
-                .await
-        }
-        Err(e) => Err(e),
+                .await,
+            kept,
+        ),
     };
     match result {
         Ok(id) => Ok(see_other(&format!("/frameworks/{id}"))),
@@ -539,26 +567,15 @@ pub async fn version_form(
     Path(id): Path<String>,
     request: Request,
 ) -> Result<Response, AppError> {
-    if let Err(e) = state
-        .frameworks
-        .authorize_import(&session, Some(&id), origin(&ctx))
-        .await
-    {
-        return failure(e, &ctx, Format::Html);
-    }
-    let (parts, body) = request.into_parts();
-    let upload = match read_upload(&state, &parts.headers, body).await {
-        Ok(u) => u,
-        Err(r) => return Ok(refused_response(&r, &ctx)),
-    };
-    let result = match source_of(upload) {
-        Ok(source) => {
+    let result = match receive(&state, &ctx, &session, Some(&id), request, Format::Html).await {
+        Received::Answered(r) => return Ok(r),
+        Received::Invalid(e, _) => Err(e),
+        Received::Source(source, _) => {
             state
                 .frameworks
                 .import_version(&session, &id, source, origin(&ctx))
                 .await
         }
-        Err(e) => Err(e),
     };
     match result {
         Ok(_) => Ok(see_other(&format!("/frameworks/{id}#versions"))),
@@ -796,26 +813,15 @@ pub async fn api_create(
     SignedIn(session): SignedIn,
     request: Request,
 ) -> Result<Response, AppError> {
-    if let Err(e) = state
-        .frameworks
-        .authorize_import(&session, None, origin(&ctx))
-        .await
-    {
-        return failure(e, &ctx, Format::Json);
-    }
-    let (parts, body) = request.into_parts();
-    let upload = match read_upload(&state, &parts.headers, body).await {
-        Ok(u) => u,
-        Err(r) => return Ok(refused_response(&r, &ctx)),
-    };
-    let result = match source_of(upload) {
-        Ok(source) => {
+    let result = match receive(&state, &ctx, &session, None, request, Format::Json).await {
+        Received::Answered(r) => return Ok(r),
+        Received::Invalid(e, _) => Err(e),
+        Received::Source(source, _) => {
             state
                 .frameworks
                 .import(&session, source, origin(&ctx))
                 .await
         }
-        Err(e) => Err(e),
     };
     match result {
         Ok(id) => Ok(tagged(
@@ -873,26 +879,15 @@ pub async fn api_version(
     Path(id): Path<String>,
     request: Request,
 ) -> Result<Response, AppError> {
-    if let Err(e) = state
-        .frameworks
-        .authorize_import(&session, Some(&id), origin(&ctx))
-        .await
-    {
-        return failure(e, &ctx, Format::Json);
-    }
-    let (parts, body) = request.into_parts();
-    let upload = match read_upload(&state, &parts.headers, body).await {
-        Ok(u) => u,
-        Err(r) => return Ok(refused_response(&r, &ctx)),
-    };
-    let result = match source_of(upload) {
-        Ok(source) => {
+    let result = match receive(&state, &ctx, &session, Some(&id), request, Format::Json).await {
+        Received::Answered(r) => return Ok(r),
+        Received::Invalid(e, _) => Err(e),
+        Received::Source(source, _) => {
             state
                 .frameworks
                 .import_version(&session, &id, source, origin(&ctx))
                 .await
         }
-        Err(e) => Err(e),
     };
     match result {
         Ok(c) => Ok(tagged(
