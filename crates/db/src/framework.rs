@@ -428,3 +428,27 @@ pub async fn delete(tx: &mut Tx, tenant: TenantId, id: Uuid) -> Result<bool, DbE
             == 1
     }))
 }
+
+/// A current requirement of a framework named by its label or source id (either, any case).
+///
+/// # Errors
+/// On database failure.
+pub async fn find_requirement(
+    tx: &mut Tx,
+    tenant: TenantId,
+    framework: Uuid,
+    name: &str,
+) -> Result<Option<RequirementRow>, DbError> {
+    Ok(on_tx!(tx, |conn| {
+        sqlx::query_as(concat!(
+            select_requirement!(),
+            "WHERE tenant_id = $1 AND framework_id = $2 AND withdrawn_at IS NULL AND kind <> 'group' \
+             AND (LOWER(label) = LOWER($3) OR LOWER(ref) = LOWER($3)) ORDER BY position LIMIT 1"
+        ))
+        .bind(tenant.as_uuid())
+        .bind(framework)
+        .bind(name)
+        .fetch_optional(&mut *conn)
+        .await?
+    }))
+}

@@ -39,6 +39,7 @@ macro_rules! on_pool {
 pub mod access_review;
 pub mod api_token;
 pub mod audit;
+pub mod control;
 pub mod data_key;
 pub mod document;
 pub mod evidence;

@@ -12,6 +12,7 @@ pub mod access_reviews;
 pub mod audit;
 pub mod authn;
 pub mod catalog;
+pub mod controls;
 pub mod documents;
 pub mod email_change;
 pub mod evidence;

@@ -101,6 +101,10 @@ uuid_id!(
     RequirementId
 );
 uuid_id!(
+    /// A control of the organisation.
+    ControlId
+);
+uuid_id!(
     /// The correlation id of one HTTP request; shown in error bodies and written to logs and
     /// the audit trail so that an operator can find the matching entries.
     RequestId

@@ -11,7 +11,7 @@ pub use actor::Actor;
 pub use classification::Classification;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use ids::{
-    AuditEventId, DocumentId, EvidenceId, FrameworkId, RequestId, RequirementId, SessionId,
-    ShareId, TenantId, UserId,
+    AuditEventId, ControlId, DocumentId, EvidenceId, FrameworkId, RequestId, RequirementId,
+    SessionId, ShareId, TenantId, UserId,
 };
 pub use role::Role;

@@ -13,8 +13,8 @@ use serde_json::{Map, Value, json};
 use crate::policy::Access;
 use crate::router::ROUTES;
 use crate::routes::{
-    access_reviews, account, auth, documents, email, evidence, frameworks, mfa, passkeys, sso,
-    tokens,
+    access_reviews, account, auth, controls, documents, email, evidence, frameworks, mfa, passkeys,
+    sso, tokens,
 };
 
 /// A request body: its schema and how it is encoded.
@@ -392,6 +392,74 @@ pub const OPERATIONS: &[Operation] = &[
         "/api/v1/frameworks/{id}/requirements/{req}",
         "One requirement with its statement and guidance.",
         200
+    ),
+    op!(
+        "GET",
+        "/api/v1/frameworks/{id}/soa",
+        "The statement of applicability: every current requirement, whether it applies and why, and how many controls (implemented ones apart) meet it.",
+        200
+    ),
+    op!(
+        "PUT",
+        "/api/v1/frameworks/{id}/soa/{req}",
+        "Record whether a requirement applies; one that does not needs a reason. Audited.",
+        204,
+        controls::ApplicabilityForm,
+        JSON
+    ),
+    op!(
+        "GET",
+        "/api/v1/controls",
+        "A page of controls (filters: status, owner, framework, q; sort: ref, title, updated; keyset: after, limit).",
+        200
+    ),
+    op!(
+        "POST",
+        "/api/v1/controls",
+        "Create a control (compliance managers and above).",
+        201,
+        controls::ControlForm,
+        JSON
+    ),
+    op!(
+        "GET",
+        "/api/v1/controls.csv",
+        "Every control matching the list's filters, as CSV with spreadsheet formulas neutralised; audited.",
+        200
+    ),
+    op!(
+        "GET",
+        "/api/v1/controls/{id}",
+        "A control with its description and the requirements it is mapped to; audited.",
+        200
+    ),
+    op!(
+        "PUT",
+        "/api/v1/controls/{id}",
+        "Change a control (compliance managers and above, or its owner).",
+        204,
+        controls::ControlForm,
+        JSON
+    ),
+    op!(
+        "DELETE",
+        "/api/v1/controls/{id}",
+        "Delete a control with its mappings.",
+        204
+    ),
+    op!(
+        "POST",
+        "/api/v1/controls/{id}/mappings",
+        "Map a control to a requirement, by its id or by its label within a framework.",
+        201,
+        controls::MapForm,
+        JSON
+    ),
+    op!(
+        "DELETE",
+        "/api/v1/controls/{id}/mappings/{req}",
+        "Remove a mapping.",
+        204
     ),
     op!(
         "GET",

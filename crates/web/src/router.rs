@@ -22,8 +22,8 @@ use crate::error::AppError;
 use crate::middleware::{csrf, frame, limits, step_up};
 use crate::policy::{self, Access};
 use crate::routes::{
-    access_reviews, account, assets, auth, documents, email, evidence, frameworks, health, home,
-    mfa, onboarding, operator_access, passkeys, sso, tokens,
+    access_reviews, account, assets, auth, controls, documents, email, evidence, frameworks,
+    health, home, mfa, onboarding, operator_access, passkeys, sso, tokens,
 };
 use attest_domain::access::Permission;
 
@@ -688,6 +688,98 @@ pub const ROUTES: &[Route] = &[
         path: "/api/v1/frameworks/{id}/requirements/{req}",
         access: Access::SignedIn,
         methods: || get(frameworks::api_requirement),
+    },
+    Route {
+        path: "/frameworks/{id}/soa",
+        access: Access::SignedIn,
+        methods: || get(controls::soa_show),
+    },
+    Route {
+        path: "/frameworks/{id}/soa/{req}",
+        access: Access::Needs(Permission::ManageContent),
+        methods: || post(controls::soa_form),
+    },
+    Route {
+        path: "/api/v1/frameworks/{id}/soa",
+        access: Access::SignedIn,
+        methods: || get(controls::api_soa),
+    },
+    Route {
+        path: "/api/v1/frameworks/{id}/soa/{req}",
+        access: Access::Needs(Permission::ManageContent),
+        methods: || put(controls::api_set_soa),
+    },
+    // Controls (issue 7): every member who sees the whole tenant reads them; compliance
+    // managers and above create and delete them; a control's owner (a contributor) edits it
+    // and its mappings, which the domain decides per control.
+    Route {
+        path: "/controls",
+        access: Access::SignedIn,
+        methods: || get(controls::list_page),
+    },
+    Route {
+        path: "/controls.csv",
+        access: Access::Needs(Permission::Export),
+        methods: || get(controls::export_csv),
+    },
+    Route {
+        path: "/controls/new",
+        access: Access::Needs(Permission::ManageContent),
+        methods: || get(controls::new_page).post(controls::create_form),
+    },
+    Route {
+        path: "/controls/{id}",
+        access: Access::SignedIn,
+        methods: || get(controls::show),
+    },
+    Route {
+        path: "/controls/{id}/edit",
+        access: Access::Needs(Permission::Contribute),
+        methods: || get(controls::edit_page).post(controls::edit),
+    },
+    Route {
+        path: "/controls/{id}/delete",
+        access: Access::Needs(Permission::ManageContent),
+        methods: || get(controls::delete_page).post(controls::delete_form),
+    },
+    Route {
+        path: "/controls/{id}/mappings",
+        access: Access::Needs(Permission::Contribute),
+        methods: || post(controls::map_form),
+    },
+    Route {
+        path: "/controls/{id}/mappings/{req}/delete",
+        access: Access::Needs(Permission::Contribute),
+        methods: || post(controls::unmap_form),
+    },
+    Route {
+        path: "/api/v1/controls",
+        access: Access::SignedIn,
+        methods: || get(controls::api_list).post(controls::api_create),
+    },
+    Route {
+        path: "/api/v1/controls.csv",
+        access: Access::Needs(Permission::Export),
+        methods: || get(controls::export_csv),
+    },
+    Route {
+        path: "/api/v1/controls/{id}",
+        access: Access::SignedIn,
+        methods: || {
+            get(controls::api_get)
+                .put(controls::api_put)
+                .delete(controls::api_delete)
+        },
+    },
+    Route {
+        path: "/api/v1/controls/{id}/mappings",
+        access: Access::Needs(Permission::Contribute),
+        methods: || post(controls::api_map),
+    },
+    Route {
+        path: "/api/v1/controls/{id}/mappings/{req}",
+        access: Access::Needs(Permission::Contribute),
+        methods: || delete(controls::api_unmap),
     },
 ];
 

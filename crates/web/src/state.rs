@@ -1,5 +1,6 @@
 //! What every handler can reach.
 
+use attest_domain::controls::Controls;
 use attest_domain::documents::Documents;
 use attest_domain::evidence::Evidence;
 use attest_domain::frameworks::Frameworks;
@@ -59,6 +60,8 @@ pub struct AppState {
     pub evidence: Evidence,
     /// Framework catalogues.
     pub frameworks: Frameworks,
+    /// Controls, their mappings and the statement of applicability.
+    pub controls: Controls,
     /// The clock.
     pub clock: Arc<dyn Clock>,
     /// Settings.
@@ -92,8 +95,15 @@ impl AppState {
             Arc::clone(&clock),
         );
         let frameworks = Frameworks::new(db.clone(), audit.clone(), Arc::clone(&clock));
+        let controls = Controls::new(
+            db.clone(),
+            Arc::clone(&keys),
+            audit.clone(),
+            Arc::clone(&clock),
+        );
         Self {
             frameworks,
+            controls,
             db,
             audit,
             keys,

@@ -620,6 +620,32 @@ const MATRIX: &[(&str, &str, &str)] = &[
     ("GET", "/frameworks/{id}/delete", "YYYFFFUN"),
     ("POST", "/frameworks/{id}/delete", "YYYFFFUN"),
     ("DELETE", "/api/v1/frameworks/{id}", "YYYFFNUN"),
+    // Controls (issue 7). `{id}` is a control of the owner's tenant, owned by another owner,
+    // so the contributor is not its owner; `{req}` names no mapping. Controls are never
+    // shared: externals see none.
+    ("GET", "/frameworks/{id}/soa", "YYYYYNUN"),
+    ("POST", "/frameworks/{id}/soa/{req}", "YYYFFFUN"),
+    ("GET", "/api/v1/frameworks/{id}/soa", "YYYYYNUN"),
+    ("PUT", "/api/v1/frameworks/{id}/soa/{req}", "YYYFFFUN"),
+    ("GET", "/controls", "YYYYYNUY"),
+    ("GET", "/controls.csv", "YYYYYFUY"),
+    ("GET", "/controls/new", "YYYFFFUY"),
+    ("POST", "/controls/new", "YYYFFFUY"),
+    ("GET", "/controls/{id}", "YYYYYNUN"),
+    ("GET", "/controls/{id}/edit", "YYYFFFUN"),
+    ("POST", "/controls/{id}/edit", "YYYFFFUN"),
+    ("POST", "/controls/{id}/mappings", "YYYFFFUN"),
+    ("POST", "/controls/{id}/mappings/{req}/delete", "YYYFFFUN"),
+    ("GET", "/api/v1/controls", "YYYYYNUY"),
+    ("POST", "/api/v1/controls", "YYYFFNUY"),
+    ("GET", "/api/v1/controls.csv", "YYYYYFUY"),
+    ("GET", "/api/v1/controls/{id}", "YYYYYNUN"),
+    ("PUT", "/api/v1/controls/{id}", "YYYFFNUN"),
+    ("POST", "/api/v1/controls/{id}/mappings", "YYYFFFUN"),
+    ("DELETE", "/api/v1/controls/{id}/mappings/{req}", "YYYFFFUN"),
+    ("GET", "/controls/{id}/delete", "YYYFFFUN"),
+    ("POST", "/controls/{id}/delete", "YYYFFFUN"),
+    ("DELETE", "/api/v1/controls/{id}", "YYYFFNUN"),
     // Last: these remove a factor or end the session.
     ("POST", "/account/security/totp/remove", "YYYYYYUY"),
     ("DELETE", "/api/v1/account/mfa/totp", "YYYYYYUY"),
@@ -627,9 +653,12 @@ const MATRIX: &[(&str, &str, &str)] = &[
     ("POST", "/api/v1/logout", "YYYYYYYY"),
 ];
 
-/// The URL of a matrix row for one principal's fresh document, evidence record and
-/// framework.
-fn matrix_url(path: &str, document: &str, evidence: &str, framework: &str) -> String {
+/// The objects a principal's matrix rows name: `(document, evidence, framework, control)`.
+type Objects<'a> = (&'a str, &'a str, &'a str, &'a str);
+
+/// The URL of a matrix row for one principal's fresh document, evidence record, framework
+/// and control.
+fn matrix_url(path: &str, (document, evidence, framework, control): Objects<'_>) -> String {
     path.split('/')
         .map(|seg| match seg {
             "{id}" if path.starts_with("/documents") || path.starts_with("/api/v1/documents") => {
@@ -640,6 +669,9 @@ fn matrix_url(path: &str, document: &str, evidence: &str, framework: &str) -> St
             }
             "{id}" if path.starts_with("/frameworks") || path.starts_with("/api/v1/frameworks") => {
                 framework.to_owned()
+            }
+            "{id}" if path.starts_with("/controls") || path.starts_with("/api/v1/controls") => {
+                control.to_owned()
             }
             "{n}" => "1".to_owned(),
             "{method}" => "sms".to_owned(),
@@ -776,9 +808,22 @@ both_backends!(
             .await;
             assert_eq!(status, StatusCode::CREATED, "{v}");
             let framework = v["id"].as_str().unwrap().to_owned();
+            // A fresh control of the owner's tenant, owned by its creator.
+            let r = creator
+                .api(
+                    Method::POST,
+                    "/api/v1/controls",
+                    Some(serde_json::json!({ "reference": format!("MX-{column}"), "title": "Matrix control" })),
+                )
+                .await;
+            assert_eq!(r.status(), StatusCode::CREATED);
+            let control = r.json::<serde_json::Value>().await.unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_owned();
             for (method, path, codes) in MATRIX {
                 let expected = codes.as_bytes()[column];
-                let url = matrix_url(path, &doc, &evidence, &framework);
+                let url = matrix_url(path, (&doc, &evidence, &framework, &control));
                 let method: Method = method.parse().unwrap();
                 let r = if path.starts_with("/api/") || method != Method::POST {
                     let body = (method != Method::GET).then(|| serde_json::json!({}));

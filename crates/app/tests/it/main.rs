@@ -9,6 +9,7 @@ mod api_tokens;
 mod audit_trail;
 mod authorization;
 mod cli;
+mod controls;
 mod documents;
 mod evidence;
 mod evidence_crash;

@@ -234,10 +234,19 @@ pub async fn list_page(
     Ok(r)
 }
 
-async fn owner_options(state: &AppState, session: &VerifiedSession) -> Vec<(String, String)> {
-    if !session
-        .tenant
-        .is_some_and(|(_, r)| attest_domain::access::Permission::ManageContent.granted_to(r))
+/// Active members to choose from, as `(id, name)`. With `owners`, only those who may own
+/// content (contributors and above), and only for callers who may name another owner
+/// (compliance managers and above); otherwise every active member, for filters.
+pub(crate) async fn member_options(
+    state: &AppState,
+    session: &VerifiedSession,
+    owners: bool,
+) -> Vec<(String, String)> {
+    use attest_domain::access::Permission;
+    if owners
+        && !session
+            .tenant
+            .is_some_and(|(_, r)| Permission::ManageContent.granted_to(r))
     {
         return Vec::new();
     }
@@ -250,9 +259,10 @@ async fn owner_options(state: &AppState, session: &VerifiedSession) -> Vec<(Stri
                 .into_iter()
                 .filter(|m| {
                     m.status == "active"
-                        && m.role.parse().is_ok_and(|r| {
-                            attest_domain::access::Permission::Contribute.granted_to(r)
-                        })
+                        && (!owners
+                            || m.role
+                                .parse()
+                                .is_ok_and(|r| Permission::Contribute.granted_to(r)))
                 })
                 .map(|m| (m.id.to_string(), m.display_name))
                 .collect()
@@ -270,7 +280,7 @@ async fn form_page(
     errors: Vec<(String, String)>,
 ) -> Result<Response, AppError> {
     let (chrome, _) = chrome(state, session).await?;
-    let owners = owner_options(state, session).await;
+    let owners = member_options(state, session, true).await;
     let mut r = views::html(
         status,
         &FormPage {

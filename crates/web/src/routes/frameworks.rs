@@ -8,6 +8,7 @@ use std::time::Duration;
 use askama::Template;
 use attest_domain::authn::sessions::VerifiedSession;
 use attest_domain::catalog::{Baseline, Changes, NodeKind};
+use attest_domain::controls::Coverage;
 use attest_domain::frameworks::{
     FrameworkDetail, FrameworkError, FrameworkView, ImportSource, RequirementView,
 };
@@ -295,6 +296,7 @@ struct ListPage {
     title: &'static str,
     chrome: Chrome,
     frameworks: Vec<(String, String, String, String, i64, String)>,
+    coverage: Vec<Coverage>,
     can_manage: bool,
 }
 
@@ -317,12 +319,26 @@ pub async fn list_page(
         Ok(l) => l.into_inner(),
         Err(e) => return failure(e, &ctx, Format::Html),
     };
+    let coverage = match state.controls.coverage(&session).await {
+        Ok(c) => c.into_inner(),
+        Err(_) => Vec::new(),
+    };
+    let coverage = list
+        .iter()
+        .map(|f| {
+            coverage
+                .iter()
+                .find(|c| c.0 == f.id)
+                .map_or_else(Coverage::default, |c| c.1)
+        })
+        .collect();
     let (chrome, _) = chrome(&state, &session).await?;
     let mut r = views::html(
         StatusCode::OK,
         &ListPage {
             title: "Frameworks",
             chrome,
+            coverage,
             frameworks: list
                 .into_iter()
                 .map(|f| {
@@ -617,6 +633,7 @@ struct RequirementPage {
     framework_title: String,
     req: RequirementView,
     kind: &'static str,
+    controls: Vec<(String, String, String, &'static str)>,
 }
 
 /// `GET /frameworks/{id}/requirements/{req}`
@@ -633,6 +650,18 @@ pub async fn requirement_page(
         Ok(x) => x.into_inner(),
         Err(e) => return failure(e, &ctx, Format::Html),
     };
+    let controls = match state.controls.covering(&session, &req).await {
+        Ok(c) => c
+            .into_inner()
+            .into_iter()
+            .map(|(id, reference, title, status)| {
+                let status = attest_domain::controls::ImplementationStatus::parse(&status)
+                    .map_or("", attest_domain::controls::ImplementationStatus::label);
+                (id.to_string(), reference, title, status)
+            })
+            .collect(),
+        Err(e) => return Err(AppError::Internal(e.to_string())),
+    };
     let (chrome, _) = chrome(&state, &session).await?;
     let kind = r.kind.as_str();
     let mut resp = views::html(
@@ -644,6 +673,7 @@ pub async fn requirement_page(
             framework_title: f.title,
             req: r,
             kind,
+            controls,
         },
     )?;
     tag(&mut resp, &session);
@@ -791,10 +821,23 @@ pub async fn api_list(
     Extension(ctx): Extension<RequestContext>,
     SignedIn(session): SignedIn,
 ) -> Result<Response, AppError> {
+    let coverage = match state.controls.coverage(&session).await {
+        Ok(c) => c.into_inner(),
+        Err(_) => Vec::new(),
+    };
     match state.frameworks.list(&session).await {
         Ok(l) => Ok(tagged(
             Json(serde_json::json!({
-                "items": l.iter().map(framework_json).collect::<Vec<_>>(),
+                "items": l.iter().map(|f| {
+                    let c = coverage.iter().find(|c| c.0 == f.id).map_or_else(Coverage::default, |c| c.1);
+                    let mut v = framework_json(f);
+                    v["coverage"] = serde_json::json!({
+                        "applicable": c.applicable,
+                        "mapped": c.mapped,
+                        "implemented": c.implemented,
+                    });
+                    v
+                }).collect::<Vec<_>>(),
             }))
             .into_response(),
             &session,

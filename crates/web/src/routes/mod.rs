@@ -4,6 +4,7 @@ pub mod access_reviews;
 pub mod account;
 pub mod assets;
 pub mod auth;
+pub mod controls;
 pub mod documents;
 pub mod email;
 pub mod evidence;
