@@ -313,6 +313,28 @@ pub async fn launch(l: Launch) -> Result<Launched, LaunchError> {
         settings,
         metrics,
     );
+    // Control activities (issue 7), at start and every hour: runs created ahead of time,
+    // reminders before and after due dates, and controls whose effectiveness time changed.
+    {
+        let sweeper = state.activities.clone();
+        let base_url = public_url.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(3600));
+            loop {
+                tick.tick().await;
+                match sweeper.sweep(&base_url).await {
+                    Ok(r) if r == attest_domain::activities::SweepReport::default() => {}
+                    Ok(r) => tracing::info!(
+                        scheduled = r.scheduled,
+                        reminded = r.reminded,
+                        rechecked = r.rechecked,
+                        "swept the control activities"
+                    ),
+                    Err(e) => tracing::error!(error = %e, "could not sweep the control activities"),
+                }
+            }
+        });
+    }
     let app = attest_web::build_router(state.clone(), l.extra_routes);
 
     let redirect = match &cfg.server.redirect_listen {

@@ -32,6 +32,10 @@ pub struct ControlRow {
     pub status: String,
     /// Why not applicable.
     pub justification: String,
+    /// Computed from the activities' runs.
+    pub effectiveness: String,
+    /// Why, as last computed.
+    pub effectiveness_reason: String,
     /// Created.
     pub created_at: OffsetDateTime,
     /// Last changed.
@@ -66,19 +70,21 @@ pub struct ControlData<'a> {
 macro_rules! select_control {
     () => {
         "SELECT c.id, c.ref AS reference, c.title, LOWER(c.title) AS title_key, c.description, c.classification, c.owner_id, \
-         u.display_name AS owner_name, c.status, c.justification, c.created_at, c.updated_at \
+         u.display_name AS owner_name, c.status, c.justification, c.effectiveness, c.effectiveness_reason, \
+         c.created_at, c.updated_at \
          FROM control c LEFT JOIN app_user u ON u.id = c.owner_id "
     };
 }
 
 /// The filters every list order shares; `$1` tenant, `$2` status, `$3` owner, `$4` framework,
-/// `$5` a `LIKE` pattern, compared case-insensitively.
+/// `$5` a `LIKE` pattern, compared case-insensitively, `$9` an effectiveness.
 macro_rules! control_filters {
     () => {
         "WHERE c.tenant_id = $1 AND ($2 IS NULL OR c.status = $2) AND ($3 IS NULL OR c.owner_id = $3) \
          AND ($4 IS NULL OR EXISTS (SELECT 1 FROM control_mapping m JOIN requirement r ON r.id = m.requirement_id \
               WHERE m.tenant_id = c.tenant_id AND m.control_id = c.id AND r.framework_id = $4)) \
-         AND ($5 IS NULL OR LOWER(c.title) LIKE LOWER($5) ESCAPE '\\' OR LOWER(c.ref) LIKE LOWER($5) ESCAPE '\\') "
+         AND ($5 IS NULL OR LOWER(c.title) LIKE LOWER($5) ESCAPE '\\' OR LOWER(c.ref) LIKE LOWER($5) ESCAPE '\\') \
+         AND ($9 IS NULL OR c.effectiveness = $9) "
     };
 }
 
@@ -185,6 +191,8 @@ pub struct ControlQuery<'a> {
     pub owner: Option<Uuid>,
     /// Only controls mapped to a requirement of this framework.
     pub framework: Option<Uuid>,
+    /// Only controls with this computed effectiveness.
+    pub effectiveness: Option<&'a str>,
     /// A `LIKE` pattern on title or reference, compared case-insensitively (`%` and `_`
     /// escaped with `\`).
     pub search: Option<String>,
@@ -226,6 +234,7 @@ pub async fn list(
                 .bind(a)
                 .bind(i)
                 .bind(q.limit)
+                .bind(q.effectiveness)
                 .fetch_all(&mut *conn)
                 .await?
             }
@@ -248,6 +257,7 @@ pub async fn list(
                 .bind(a)
                 .bind(i)
                 .bind(q.limit)
+                .bind(q.effectiveness)
                 .fetch_all(&mut *conn)
                 .await?
             }
@@ -270,6 +280,7 @@ pub async fn list(
                 .bind(a)
                 .bind(i)
                 .bind(q.limit)
+                .bind(q.effectiveness)
                 .fetch_all(&mut *conn)
                 .await?
             }

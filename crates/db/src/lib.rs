@@ -37,6 +37,7 @@ macro_rules! on_pool {
 }
 
 pub mod access_review;
+pub mod activity;
 pub mod api_token;
 pub mod audit;
 pub mod control;

@@ -16,6 +16,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::access::{Caller, Denied, Granted, Permission, Visibility};
+use crate::activities::status::Effectiveness;
 use crate::audit::{AuditError, AuditLog, AuditRecord, Outcome};
 use crate::authn::sessions::VerifiedSession;
 use crate::identity::Origin;
@@ -157,6 +158,10 @@ pub struct ControlView {
     pub status: ImplementationStatus,
     /// Why not applicable.
     pub justification: String,
+    /// Computed from its activities' runs (as last computed).
+    pub effectiveness: Effectiveness,
+    /// Why, one line per finding.
+    pub effectiveness_reason: String,
     /// Created.
     pub created_at: OffsetDateTime,
     /// Last changed.
@@ -204,6 +209,8 @@ pub struct ListRequest {
     pub owner: Option<String>,
     /// Only controls mapped to this framework.
     pub framework: Option<String>,
+    /// Only controls with this computed effectiveness.
+    pub effectiveness: Option<String>,
     /// Title or reference containing this text.
     pub q: Option<String>,
     /// `ref` (default), `title` or `updated`.
@@ -426,6 +433,9 @@ impl Controls {
             status: ImplementationStatus::parse(&row.status)
                 .ok_or_else(|| corrupt("control.status"))?,
             justification: row.justification,
+            effectiveness: Effectiveness::parse(&row.effectiveness)
+                .ok_or_else(|| corrupt("control.effectiveness"))?,
+            effectiveness_reason: row.effectiveness_reason,
             created_at: row.created_at,
             updated_at: row.updated_at,
         })
@@ -502,6 +512,20 @@ impl Controls {
                 )
             })?),
         };
+        let effectiveness = match req.effectiveness.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(e) => Some(
+                Effectiveness::parse(e)
+                    .ok_or_else(|| {
+                        invalid(
+                            "effectiveness",
+                            "invalid_effectiveness",
+                            "Effectiveness is effective, overdue, deficient or not_tested.",
+                        )
+                    })?
+                    .as_str(),
+            ),
+        };
         let search = match req.q.as_deref().map(str::trim) {
             None | Some("") => None,
             Some(q) if q.chars().count() > 100 => {
@@ -536,6 +560,7 @@ impl Controls {
                 status,
                 owner,
                 framework,
+                effectiveness,
                 search,
                 order,
                 after,
@@ -1176,7 +1201,7 @@ impl Controls {
         caller.require(Permission::Export)?;
         let cell = crate::access_reviews::csv_cell;
         let mut out = String::from(
-            "\"reference\",\"title\",\"status\",\"owner\",\"classification\",\"updated (UTC)\"\r\n",
+            "\"reference\",\"title\",\"status\",\"effectiveness\",\"owner\",\"classification\",\"updated (UTC)\"\r\n",
         );
         let mut page_req = ListRequest {
             limit: Some(MAX_PAGE),
@@ -1192,6 +1217,7 @@ impl Controls {
                         cell(&c.reference),
                         cell(&c.title),
                         cell(c.status.label()),
+                        cell(c.effectiveness.label()),
                         cell(c.owner.as_ref().map(|o| o.1.as_str()).unwrap_or_default()),
                         cell(c.classification.as_str()),
                         cell(

@@ -9,6 +9,7 @@
 
 pub mod access;
 pub mod access_reviews;
+pub mod activities;
 pub mod audit;
 pub mod authn;
 pub mod catalog;

@@ -32,9 +32,20 @@ pub(crate) async fn new_owner(
     if !caller.may(Permission::ManageContent) {
         return Err(OwnerRefusal::NotAllowed);
     }
+    contributor(db, caller.tenant, owner, now).await
+}
+
+/// The member named by `user` (a user id), if they are live in `tenant` and their role may
+/// contribute: who may own an object, or perform or review an activity.
+pub(crate) async fn contributor(
+    db: &Db,
+    tenant: attest_types::TenantId,
+    user: &str,
+    now: OffsetDateTime,
+) -> Result<UserId, OwnerRefusal> {
     let user =
-        UserId::from_uuid(Uuid::parse_str(owner.trim()).map_err(|_| OwnerRefusal::NotEligible)?);
-    let role = attest_db::identity::membership_in(db, user, caller.tenant.as_uuid(), now)
+        UserId::from_uuid(Uuid::parse_str(user.trim()).map_err(|_| OwnerRefusal::NotEligible)?);
+    let role = attest_db::identity::membership_in(db, user, tenant.as_uuid(), now)
         .await?
         .and_then(|m| m.role.parse().ok())
         .ok_or(OwnerRefusal::NotEligible)?;

@@ -105,6 +105,18 @@ uuid_id!(
     ControlId
 );
 uuid_id!(
+    /// A recurring activity that tests a control.
+    ActivityId
+);
+uuid_id!(
+    /// One run of an activity (one period).
+    RunId
+);
+uuid_id!(
+    /// A risk in the register.
+    RiskId
+);
+uuid_id!(
     /// The correlation id of one HTTP request; shown in error bodies and written to logs and
     /// the audit trail so that an operator can find the matching entries.
     RequestId

@@ -11,7 +11,7 @@ pub use actor::Actor;
 pub use classification::Classification;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use ids::{
-    AuditEventId, ControlId, DocumentId, EvidenceId, FrameworkId, RequestId, RequirementId,
-    SessionId, ShareId, TenantId, UserId,
+    ActivityId, AuditEventId, ControlId, DocumentId, EvidenceId, FrameworkId, RequestId,
+    RequirementId, RiskId, RunId, SessionId, ShareId, TenantId, UserId,
 };
 pub use role::Role;

@@ -13,8 +13,8 @@ use serde_json::{Map, Value, json};
 use crate::policy::Access;
 use crate::router::ROUTES;
 use crate::routes::{
-    access_reviews, account, auth, controls, documents, email, evidence, frameworks, mfa, passkeys,
-    sso, tokens,
+    access_reviews, account, activities, auth, controls, documents, email, evidence, frameworks,
+    mfa, passkeys, runs, sso, tokens,
 };
 
 /// A request body: its schema and how it is encoded.
@@ -460,6 +460,74 @@ pub const OPERATIONS: &[Operation] = &[
         "/api/v1/controls/{id}/mappings/{req}",
         "Remove a mapping.",
         204
+    ),
+    op!(
+        "GET",
+        "/api/v1/controls/{id}/activities",
+        "A control's recurring activities.",
+        200
+    ),
+    op!(
+        "POST",
+        "/api/v1/controls/{id}/activities",
+        "Define a recurring activity (schedule, performer, reviewer — never the same person) and schedule its runs.",
+        201,
+        activities::ActivityForm,
+        JSON
+    ),
+    op!(
+        "GET",
+        "/api/v1/activities/{id}",
+        "An activity with its latest runs.",
+        200
+    ),
+    op!(
+        "PUT",
+        "/api/v1/activities/{id}",
+        "Change an activity; a changed schedule replaces the runs not yet worked on and not yet due.",
+        204,
+        activities::ActivityForm,
+        JSON
+    ),
+    op!(
+        "GET",
+        "/api/v1/runs",
+        "A page of activity runs by due date (show: open, overdue, review, approved, all; mine: perform, review; control; keyset: after, limit).",
+        200
+    ),
+    op!(
+        "GET",
+        "/api/v1/runs.csv",
+        "The runs matching the list's filters as CSV, spreadsheet formulas neutralised; audited.",
+        200
+    ),
+    op!(
+        "GET",
+        "/api/v1/runs/{id}",
+        "A run with its evidence (and whether each covers the period), history and what the caller may do; audited.",
+        200
+    ),
+    op!(
+        "POST",
+        "/api/v1/runs/{id}/perform",
+        "Record a run's result, findings and evidence and submit it for review.",
+        204,
+        runs::PerformJson,
+        JSON
+    ),
+    op!(
+        "POST",
+        "/api/v1/runs/{id}/review",
+        "Approve a submitted run or return it with remarks; never by its performer (403 four_eyes).",
+        204,
+        runs::ReviewForm,
+        JSON
+    ),
+    op!(
+        "GET",
+        "/api/v1/tasks",
+        "The caller's runs to perform and to review.",
+        200
     ),
     op!(
         "GET",

@@ -22,8 +22,8 @@ use crate::error::AppError;
 use crate::middleware::{csrf, frame, limits, step_up};
 use crate::policy::{self, Access};
 use crate::routes::{
-    access_reviews, account, assets, auth, controls, documents, email, evidence, frameworks,
-    health, home, mfa, onboarding, operator_access, passkeys, sso, tokens,
+    access_reviews, account, activities, assets, auth, controls, documents, email, evidence,
+    frameworks, health, home, mfa, onboarding, operator_access, passkeys, runs, sso, tokens,
 };
 use attest_domain::access::Permission;
 
@@ -780,6 +780,89 @@ pub const ROUTES: &[Route] = &[
         path: "/api/v1/controls/{id}/mappings/{req}",
         access: Access::Needs(Permission::Contribute),
         methods: || delete(controls::api_unmap),
+    },
+    // Control activities and their runs (issue 7): everyone who sees the whole tenant reads
+    // them; compliance managers and a control's owner define them; a run's performer performs
+    // it and its reviewer (never its performer) reviews it, which the domain decides per run.
+    Route {
+        path: "/controls/{id}/activities/new",
+        access: Access::Needs(Permission::Contribute),
+        methods: || get(activities::new_page).post(activities::create_form),
+    },
+    Route {
+        path: "/activities/{id}",
+        access: Access::SignedIn,
+        methods: || get(activities::show),
+    },
+    Route {
+        path: "/activities/{id}/edit",
+        access: Access::Needs(Permission::Contribute),
+        methods: || get(activities::edit_page).post(activities::edit),
+    },
+    Route {
+        path: "/runs",
+        access: Access::SignedIn,
+        methods: || get(runs::list_page),
+    },
+    Route {
+        path: "/runs.csv",
+        access: Access::Needs(Permission::Export),
+        methods: || get(runs::export_csv),
+    },
+    Route {
+        path: "/runs/{id}",
+        access: Access::SignedIn,
+        methods: || get(runs::show),
+    },
+    Route {
+        path: "/runs/{id}/perform",
+        access: Access::Needs(Permission::Contribute),
+        methods: || post(runs::perform_form),
+    },
+    Route {
+        path: "/runs/{id}/review",
+        access: Access::Needs(Permission::Contribute),
+        methods: || post(runs::review_form),
+    },
+    Route {
+        path: "/api/v1/controls/{id}/activities",
+        access: Access::SignedIn,
+        methods: || get(activities::api_of_control).post(activities::api_create),
+    },
+    Route {
+        path: "/api/v1/activities/{id}",
+        access: Access::SignedIn,
+        methods: || get(activities::api_get).put(activities::api_put),
+    },
+    Route {
+        path: "/api/v1/runs",
+        access: Access::SignedIn,
+        methods: || get(runs::api_list),
+    },
+    Route {
+        path: "/api/v1/runs.csv",
+        access: Access::Needs(Permission::Export),
+        methods: || get(runs::export_csv),
+    },
+    Route {
+        path: "/api/v1/runs/{id}",
+        access: Access::SignedIn,
+        methods: || get(runs::api_get),
+    },
+    Route {
+        path: "/api/v1/runs/{id}/perform",
+        access: Access::Needs(Permission::Contribute),
+        methods: || post(runs::api_perform),
+    },
+    Route {
+        path: "/api/v1/runs/{id}/review",
+        access: Access::Needs(Permission::Contribute),
+        methods: || post(runs::api_review),
+    },
+    Route {
+        path: "/api/v1/tasks",
+        access: Access::SignedIn,
+        methods: || get(runs::api_tasks),
     },
 ];
 

@@ -1,5 +1,6 @@
 //! What every handler can reach.
 
+use attest_domain::activities::Activities;
 use attest_domain::controls::Controls;
 use attest_domain::documents::Documents;
 use attest_domain::evidence::Evidence;
@@ -62,6 +63,8 @@ pub struct AppState {
     pub frameworks: Frameworks,
     /// Controls, their mappings and the statement of applicability.
     pub controls: Controls,
+    /// Control activities and their runs.
+    pub activities: Activities,
     /// The clock.
     pub clock: Arc<dyn Clock>,
     /// Settings.
@@ -101,9 +104,16 @@ impl AppState {
             audit.clone(),
             Arc::clone(&clock),
         );
+        let activities = Activities::new(
+            db.clone(),
+            audit.clone(),
+            identity.mailer().clone(),
+            Arc::clone(&clock),
+        );
         Self {
             frameworks,
             controls,
+            activities,
             db,
             audit,
             keys,

@@ -643,6 +643,28 @@ const MATRIX: &[(&str, &str, &str)] = &[
     ("PUT", "/api/v1/controls/{id}", "YYYFFNUN"),
     ("POST", "/api/v1/controls/{id}/mappings", "YYYFFFUN"),
     ("DELETE", "/api/v1/controls/{id}/mappings/{req}", "YYYFFFUN"),
+    // Control activities and runs (issue 7). The activity's performer is the owner who
+    // created it and its reviewer the compliance manager; the contributor is neither.
+    ("GET", "/controls/{id}/activities/new", "YYYFFFUN"),
+    ("POST", "/controls/{id}/activities/new", "YYYFFFUN"),
+    ("GET", "/activities/{id}", "YYYYYNUN"),
+    ("GET", "/activities/{id}/edit", "YYYFFFUN"),
+    ("POST", "/activities/{id}/edit", "YYYFFFUN"),
+    ("GET", "/runs", "YYYYYNUY"),
+    ("GET", "/runs.csv", "YYYYYFUY"),
+    ("GET", "/runs/{id}", "YYYYYNUN"),
+    ("POST", "/runs/{id}/perform", "YYYFFFUN"),
+    ("POST", "/runs/{id}/review", "YYYFFFUN"),
+    ("GET", "/api/v1/controls/{id}/activities", "YYYYYNUN"),
+    ("POST", "/api/v1/controls/{id}/activities", "YYYFFNUN"),
+    ("GET", "/api/v1/activities/{id}", "YYYYYNUN"),
+    ("PUT", "/api/v1/activities/{id}", "YYYFFNUN"),
+    ("GET", "/api/v1/runs", "YYYYYNUY"),
+    ("GET", "/api/v1/runs.csv", "YYYYYFUY"),
+    ("GET", "/api/v1/runs/{id}", "YYYYYNUN"),
+    ("POST", "/api/v1/runs/{id}/perform", "YYYFFFUN"),
+    ("POST", "/api/v1/runs/{id}/review", "YYYFFFUN"),
+    ("GET", "/api/v1/tasks", "YYYYYYUY"),
     ("GET", "/controls/{id}/delete", "YYYFFFUN"),
     ("POST", "/controls/{id}/delete", "YYYFFFUN"),
     ("DELETE", "/api/v1/controls/{id}", "YYYFFNUN"),
@@ -653,12 +675,16 @@ const MATRIX: &[(&str, &str, &str)] = &[
     ("POST", "/api/v1/logout", "YYYYYYYY"),
 ];
 
-/// The objects a principal's matrix rows name: `(document, evidence, framework, control)`.
-type Objects<'a> = (&'a str, &'a str, &'a str, &'a str);
+/// The objects a principal's matrix rows name: `(document, evidence, framework, control,
+/// activity, run)`.
+type Objects<'a> = (&'a str, &'a str, &'a str, &'a str, &'a str, &'a str);
 
 /// The URL of a matrix row for one principal's fresh document, evidence record, framework
 /// and control.
-fn matrix_url(path: &str, (document, evidence, framework, control): Objects<'_>) -> String {
+fn matrix_url(
+    path: &str,
+    (document, evidence, framework, control, activity, run): Objects<'_>,
+) -> String {
     path.split('/')
         .map(|seg| match seg {
             "{id}" if path.starts_with("/documents") || path.starts_with("/api/v1/documents") => {
@@ -672,6 +698,12 @@ fn matrix_url(path: &str, (document, evidence, framework, control): Objects<'_>)
             }
             "{id}" if path.starts_with("/controls") || path.starts_with("/api/v1/controls") => {
                 control.to_owned()
+            }
+            "{id}" if path.starts_with("/activities") || path.starts_with("/api/v1/activities") => {
+                activity.to_owned()
+            }
+            "{id}" if path.starts_with("/runs") || path.starts_with("/api/v1/runs") => {
+                run.to_owned()
             }
             "{n}" => "1".to_owned(),
             "{method}" => "sms".to_owned(),
@@ -755,6 +787,23 @@ both_backends!(
             .await
             .unwrap();
         let ext_id = ext["user"].as_str().unwrap().to_owned();
+        let id_of = |v: serde_json::Value| v["user"].as_str().unwrap().to_owned();
+        let creator_id = id_of(
+            creator
+                .get_json("/api/v1/account")
+                .await
+                .json()
+                .await
+                .unwrap(),
+        );
+        let manager_id = id_of(
+            manager
+                .get_json("/api/v1/account")
+                .await
+                .json()
+                .await
+                .unwrap(),
+        );
         let until = (app.clock.now() + time::Duration::days(30))
             .date()
             .to_string();
@@ -772,6 +821,9 @@ both_backends!(
         ];
         let mut wrong = Vec::new();
         for (column, who) in principals.iter().enumerate() {
+            // Each column in a fresh minute of the API's per-address limit (SEC-78): all
+            // principals call from one address, and the sweep is longer than 600 calls.
+            app.clock.advance(time::Duration::seconds(61));
             // A fresh document of the owner's tenant, shared with the external member.
             let doc = new_document(&creator, &format!("Matrix {column}"), "<p>m</p>").await;
             let r = creator
@@ -821,9 +873,35 @@ both_backends!(
                 .as_str()
                 .unwrap()
                 .to_owned();
+            // A fresh activity of that control: the creator performs, the manager reviews.
+            let r = creator
+                .api(
+                    Method::POST,
+                    &format!("/api/v1/controls/{control}/activities"),
+                    Some(serde_json::json!({
+                        "title": "Matrix activity", "frequency": "monthly", "starts_on": "2026-11-01",
+                        "performer": creator_id, "reviewer": manager_id,
+                    })),
+                )
+                .await;
+            assert_eq!(r.status(), StatusCode::CREATED);
+            let activity = r.json::<serde_json::Value>().await.unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            let runs: serde_json::Value = creator
+                .get_json(&format!("/api/v1/runs?control={control}"))
+                .await
+                .json()
+                .await
+                .unwrap();
+            let run = runs["items"][0]["id"].as_str().unwrap().to_owned();
             for (method, path, codes) in MATRIX {
                 let expected = codes.as_bytes()[column];
-                let url = matrix_url(path, (&doc, &evidence, &framework, &control));
+                let url = matrix_url(
+                    path,
+                    (&doc, &evidence, &framework, &control, &activity, &run),
+                );
                 let method: Method = method.parse().unwrap();
                 let r = if path.starts_with("/api/") || method != Method::POST {
                     let body = (method != Method::GET).then(|| serde_json::json!({}));

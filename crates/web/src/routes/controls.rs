@@ -79,6 +79,8 @@ fn control_json(c: &ControlView) -> serde_json::Value {
         "owner": c.owner.as_ref().map(|o| serde_json::json!({ "id": o.0.to_string(), "name": o.1 })),
         "status": c.status.as_str(),
         "justification": c.justification,
+        "effectiveness": c.effectiveness.as_str(),
+        "effectiveness_reasons": c.effectiveness_reason.lines().collect::<Vec<_>>(),
         "created_at": crate::routes::rfc3339(c.created_at),
         "updated_at": crate::routes::rfc3339(c.updated_at),
     })
@@ -117,6 +119,9 @@ pub struct ListParams {
     /// Only controls mapped to this framework.
     #[serde(default)]
     framework: Option<String>,
+    /// effective, overdue, deficient or not_tested.
+    #[serde(default)]
+    effectiveness: Option<String>,
     /// Reference or title containing this text.
     #[serde(default)]
     q: Option<String>,
@@ -137,6 +142,7 @@ impl ListParams {
             status: self.status.clone(),
             owner: self.owner.clone(),
             framework: self.framework.clone(),
+            effectiveness: self.effectiveness.clone(),
             q: self.q.clone(),
             sort: self.sort.clone(),
             after: self.after.clone(),
@@ -151,6 +157,7 @@ impl ListParams {
             ("status", &self.status),
             ("owner", &self.owner),
             ("framework", &self.framework),
+            ("effectiveness", &self.effectiveness),
             ("q", &self.q),
             ("sort", &self.sort),
         ] {
@@ -168,6 +175,7 @@ struct Line {
     reference: String,
     title: String,
     status: &'static str,
+    effectiveness: &'static str,
     owner: String,
     updated: String,
 }
@@ -183,7 +191,8 @@ struct ListPage {
     statuses: Vec<(&'static str, &'static str)>,
     frameworks: Vec<(String, String)>,
     owners: Vec<(String, String)>,
-    filter: (String, String, String, String, String),
+    filter: (String, String, String, String, String, String),
+    effectiveness: Vec<(&'static str, &'static str)>,
     filtered: bool,
     query: String,
     next: Option<String>,
@@ -229,6 +238,7 @@ pub async fn list_page(
                     reference: c.reference.clone(),
                     title: c.title.clone(),
                     status: c.status.label(),
+                    effectiveness: c.effectiveness.label(),
                     owner: c.owner.as_ref().map(|o| o.1.clone()).unwrap_or_default(),
                     updated: when(c.updated_at),
                 })
@@ -249,9 +259,13 @@ pub async fn list_page(
         get(&params.framework),
         get(&params.q),
         get(&params.sort),
+        get(&params.effectiveness),
     );
-    let filtered =
-        !(filter.0.is_empty() && filter.1.is_empty() && filter.2.is_empty() && filter.3.is_empty());
+    let filtered = !(filter.0.is_empty()
+        && filter.1.is_empty()
+        && filter.2.is_empty()
+        && filter.3.is_empty()
+        && filter.5.is_empty());
     let mut r = views::html(
         status,
         &ListPage {
@@ -264,6 +278,10 @@ pub async fn list_page(
             frameworks,
             owners,
             filter,
+            effectiveness: attest_domain::activities::status::Effectiveness::ALL
+                .iter()
+                .map(|e| (e.as_str(), e.label()))
+                .collect(),
             filtered,
             query,
             next,
@@ -496,6 +514,10 @@ struct DetailPage {
     updated: String,
     frameworks: Vec<(String, String)>,
     chosen: (String, String),
+    activities: Vec<attest_domain::activities::ActivityView>,
+    effectiveness: &'static str,
+    effectiveness_class: &'static str,
+    reasons: Vec<String>,
     errors: Vec<(String, String)>,
 }
 
@@ -524,11 +546,32 @@ async fn detail_page(
     } else {
         Vec::new()
     };
+    let activities = state
+        .activities
+        .of_control(session, id)
+        .await
+        .map_err(|e| AppError::Internal(e.to_string()))?
+        .into_inner();
+    let assessment = state
+        .activities
+        .assess(session, id)
+        .await
+        .map_err(|e| AppError::Internal(e.to_string()))?
+        .into_inner();
+    use attest_domain::activities::status::Effectiveness;
     let (chrome, _) = chrome(state, session).await?;
     let mut r = views::html(
         status,
         &DetailPage {
             title: "Control",
+            activities,
+            effectiveness: assessment.state.label(),
+            effectiveness_class: match assessment.state {
+                Effectiveness::Effective => "ok",
+                Effectiveness::NotTested => "",
+                Effectiveness::Overdue | Effectiveness::Deficient => "danger",
+            },
+            reasons: assessment.reasons,
             chrome,
             csrf: session.csrf_token.clone(),
             id: d.control.id.to_string(),

@@ -250,6 +250,24 @@ pub(crate) async fn member_options(
     {
         return Vec::new();
     }
+    members_where(state, session, owners).await
+}
+
+/// Active members whose role may contribute (who may perform or review work), as
+/// `(id, name)`, for any caller who may list members.
+pub(crate) async fn contributors(
+    state: &AppState,
+    session: &VerifiedSession,
+) -> Vec<(String, String)> {
+    members_where(state, session, true).await
+}
+
+async fn members_where(
+    state: &AppState,
+    session: &VerifiedSession,
+    contributors_only: bool,
+) -> Vec<(String, String)> {
+    use attest_domain::access::Permission;
     state
         .identity
         .members(session)
@@ -259,7 +277,7 @@ pub(crate) async fn member_options(
                 .into_iter()
                 .filter(|m| {
                     m.status == "active"
-                        && (!owners
+                        && (!contributors_only
                             || m.role
                                 .parse()
                                 .is_ok_and(|r| Permission::Contribute.granted_to(r)))

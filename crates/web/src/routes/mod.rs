@@ -2,6 +2,7 @@
 
 pub mod access_reviews;
 pub mod account;
+pub mod activities;
 pub mod assets;
 pub mod auth;
 pub mod controls;
@@ -15,6 +16,7 @@ pub mod mfa;
 pub mod onboarding;
 pub mod operator_access;
 pub mod passkeys;
+pub mod runs;
 pub mod sso;
 pub mod tokens;
 
