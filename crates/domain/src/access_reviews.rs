@@ -65,21 +65,7 @@ fn parse_id(text: &str) -> Result<Uuid, IdentityError> {
     Uuid::parse_str(text.trim()).map_err(|_| IdentityError::NotFound)
 }
 
-/// A CSV cell: quoted, and a leading `= + - @ tab CR` neutralised with `'` so spreadsheets
-/// never run it as a formula (SEC-48).
-#[must_use]
-pub fn csv_cell(text: &str) -> String {
-    let risky = text
-        .chars()
-        .next()
-        .is_some_and(|c| matches!(c, '=' | '+' | '-' | '@' | '\t' | '\r' | '\0'));
-    let text = if risky {
-        format!("'{text}")
-    } else {
-        text.to_owned()
-    };
-    format!("\"{}\"", text.replace('"', "\"\""))
-}
+pub use crate::csv_out::cell as csv_cell;
 
 impl Identity {
     /// Starts a review of every current membership, due in `due_in_days` (1 to 90).
@@ -370,17 +356,4 @@ impl Identity {
 
 fn due(r: &ReviewRow, now: OffsetDateTime) -> bool {
     r.closed_at.is_none() && r.escalated_at.is_none() && r.due_at <= now
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sec_48_csv_cells_never_start_a_formula() {
-        assert_eq!(csv_cell("=HYPERLINK(\"x\")"), "\"'=HYPERLINK(\"\"x\"\")\"");
-        assert_eq!(csv_cell("+1"), "\"'+1\"");
-        assert_eq!(csv_cell("@SUM(A1)"), "\"'@SUM(A1)\"");
-        assert_eq!(csv_cell("Ann"), "\"Ann\"");
-    }
 }

@@ -1199,43 +1199,43 @@ impl Controls {
     ) -> Result<Granted<String>, ControlError> {
         let caller = reader(session)?;
         caller.require(Permission::Export)?;
-        let cell = crate::access_reviews::csv_cell;
-        let mut out = String::from(
-            "\"reference\",\"title\",\"status\",\"effectiveness\",\"owner\",\"classification\",\"updated (UTC)\"\r\n",
-        );
+        let mut table = crate::csv_out::Table::new(&[
+            "reference",
+            "title",
+            "status",
+            "effectiveness",
+            "owner",
+            "classification",
+            "updated (UTC)",
+        ]);
         let mut page_req = ListRequest {
             limit: Some(MAX_PAGE),
             after: None,
             ..req.clone()
         };
-        let mut rows = 0usize;
         loop {
             let page = self.list(session, &page_req).await?;
             for c in &page.items {
-                out.push_str(
-                    &[
-                        cell(&c.reference),
-                        cell(&c.title),
-                        cell(c.status.label()),
-                        cell(c.effectiveness.label()),
-                        cell(c.owner.as_ref().map(|o| o.1.as_str()).unwrap_or_default()),
-                        cell(c.classification.as_str()),
-                        cell(
-                            &c.updated_at
-                                .format(&time::format_description::well_known::Rfc3339)
-                                .unwrap_or_default(),
-                        ),
-                    ]
-                    .join(","),
-                );
-                out.push_str("\r\n");
-                rows += 1;
+                let updated = c
+                    .updated_at
+                    .format(&time::format_description::well_known::Rfc3339)
+                    .unwrap_or_default();
+                table.row(&[
+                    &c.reference,
+                    &c.title,
+                    c.status.label(),
+                    c.effectiveness.label(),
+                    c.owner.as_ref().map(|o| o.1.as_str()).unwrap_or_default(),
+                    c.classification.as_str(),
+                    &updated,
+                ]);
             }
             match page.next {
                 Some(n) => page_req.after = Some(n.to_string()),
                 None => break,
             }
         }
+        let rows = table.rows();
         self.audit
             .record_read(
                 AuditRecord::tenant(
@@ -1248,6 +1248,6 @@ impl Controls {
                 .details(serde_json::json!({ "rows": rows })),
             )
             .await?;
-        Ok(Granted::new(out))
+        Ok(Granted::new(table.finish()))
     }
 }

@@ -14,6 +14,7 @@ pub mod audit;
 pub mod authn;
 pub mod catalog;
 pub mod controls;
+pub mod csv_out;
 pub mod documents;
 pub mod email_change;
 pub mod evidence;

@@ -1396,42 +1396,50 @@ impl Activities {
     ) -> Result<Granted<String>, ActivityError> {
         let caller = reader(session)?;
         caller.require(Permission::Export)?;
-        let cell = crate::access_reviews::csv_cell;
-        let mut out = String::from(
-            "\"control\",\"activity\",\"period start\",\"period end\",\"due\",\"state\",\"result\",\"performed by\",\"reviewed by\",\"overdue\"\r\n",
-        );
+        let mut table = crate::csv_out::Table::new(&[
+            "control",
+            "activity",
+            "period start",
+            "period end",
+            "due",
+            "state",
+            "result",
+            "performed by",
+            "reviewed by",
+            "overdue",
+        ]);
         let mut page_req = RunListRequest {
             limit: Some(MAX_PAGE),
             after: None,
             ..req.clone()
         };
-        let mut rows = 0usize;
         loop {
             let page = self.list_runs(session, &page_req).await?;
             for r in &page.items {
-                out.push_str(
-                    &[
-                        cell(&r.control_ref),
-                        cell(&r.activity_title),
-                        cell(&r.period.start.to_string()),
-                        cell(&r.period.end.to_string()),
-                        cell(&r.period.due.to_string()),
-                        cell(r.state.label()),
-                        cell(r.result.map(RunResult::label).unwrap_or_default()),
-                        cell(r.performed_by.as_deref().unwrap_or_default()),
-                        cell(r.reviewed_by.as_deref().unwrap_or_default()),
-                        cell(if r.overdue { "yes" } else { "no" }),
-                    ]
-                    .join(","),
+                let (start, end, due) = (
+                    r.period.start.to_string(),
+                    r.period.end.to_string(),
+                    r.period.due.to_string(),
                 );
-                out.push_str("\r\n");
-                rows += 1;
+                table.row(&[
+                    &r.control_ref,
+                    &r.activity_title,
+                    &start,
+                    &end,
+                    &due,
+                    r.state.label(),
+                    r.result.map(RunResult::label).unwrap_or_default(),
+                    r.performed_by.as_deref().unwrap_or_default(),
+                    r.reviewed_by.as_deref().unwrap_or_default(),
+                    if r.overdue { "yes" } else { "no" },
+                ]);
             }
             match page.next {
                 Some(n) => page_req.after = Some(n.to_string()),
                 None => break,
             }
         }
+        let rows = table.rows();
         self.audit
             .record_read(
                 AuditRecord::tenant(
@@ -1444,7 +1452,7 @@ impl Activities {
                 .details(serde_json::json!({ "rows": rows })),
             )
             .await?;
-        Ok(Granted::new(out))
+        Ok(Granted::new(table.finish()))
     }
 
     /// A control's effectiveness computed now from its runs (for its page), without storing.

@@ -7,7 +7,7 @@ use attest_domain::access_reviews::{Decision, Review};
 use attest_domain::authn::sessions::VerifiedSession;
 use attest_domain::identity::IdentityError;
 use axum::extract::{Extension, Path, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Form, Json};
 use serde::Deserialize;
@@ -337,16 +337,7 @@ pub async fn report(
         .await
     {
         Ok((_, csv)) => {
-            let mut r = csv.into_response();
-            let h = r.headers_mut();
-            h.insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/csv; charset=utf-8"),
-            );
-            h.insert(
-                header::CONTENT_DISPOSITION,
-                HeaderValue::from_static("attachment; filename=\"access-review.csv\""),
-            );
+            let mut r = crate::routes::csv_attachment(csv, "access-review.csv");
             tag(&mut r, &session);
             Ok(r)
         }

@@ -11,7 +11,7 @@ use attest_domain::controls::{
 };
 use attest_types::Classification;
 use axum::extract::{Extension, Path, Query, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Form, Json};
 use serde::Deserialize;
@@ -309,16 +309,7 @@ pub async fn export_csv(
         .await
     {
         Ok(csv) => {
-            let mut r = csv.into_inner().into_response();
-            let h = r.headers_mut();
-            h.insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/csv; charset=utf-8"),
-            );
-            h.insert(
-                header::CONTENT_DISPOSITION,
-                HeaderValue::from_static("attachment; filename=\"controls.csv\""),
-            );
+            let r = crate::routes::csv_attachment(csv.into_inner(), "controls.csv");
             Ok(tagged(r, &session))
         }
         Err(e) => failure(e, &ctx, Format::Json),

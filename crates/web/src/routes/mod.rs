@@ -32,6 +32,20 @@ pub(crate) fn see_other(to: &str) -> Response {
     r
 }
 
+/// A CSV file download: `text/csv`, as an attachment named `name` (a fixed, safe name).
+pub(crate) fn csv_attachment(csv: String, name: &'static str) -> Response {
+    let mut r = csv.into_response();
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/csv; charset=utf-8"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    r
+}
+
 /// Adds the session cookie of a new session to a response.
 pub(crate) fn with_session_cookie(mut r: Response, token: &str) -> Response {
     if let Some(c) = crate::cookies::session(token) {

@@ -9,7 +9,7 @@ use attest_domain::activities::{ActivityError, PerformInput, RunDetail, RunListR
 use attest_domain::authn::sessions::VerifiedSession;
 use axum::body::Bytes;
 use axum::extract::{Extension, Path, Query, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Form, Json};
 use serde::Deserialize;
@@ -180,16 +180,7 @@ pub async fn export_csv(
         .await
     {
         Ok(csv) => {
-            let mut r = csv.into_inner().into_response();
-            let h = r.headers_mut();
-            h.insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/csv; charset=utf-8"),
-            );
-            h.insert(
-                header::CONTENT_DISPOSITION,
-                HeaderValue::from_static("attachment; filename=\"activities.csv\""),
-            );
+            let r = crate::routes::csv_attachment(csv.into_inner(), "activities.csv");
             Ok(tagged(r, &session))
         }
         Err(e) => failure(e, &ctx, Format::Json),
