@@ -313,10 +313,12 @@ pub async fn launch(l: Launch) -> Result<Launched, LaunchError> {
         settings,
         metrics,
     );
-    // Control activities (issue 7), at start and every hour: runs created ahead of time,
-    // reminders before and after due dates, and controls whose effectiveness time changed.
+    // Control activities and risks (issue 7), at start and every hour: runs created ahead of
+    // time, reminders before and after due dates, controls whose effectiveness time changed,
+    // and risk owners reminded of reassessments.
     {
         let sweeper = state.activities.clone();
+        let risks = state.risks.clone();
         let base_url = public_url.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(3600));
@@ -331,6 +333,11 @@ pub async fn launch(l: Launch) -> Result<Launched, LaunchError> {
                         "swept the control activities"
                     ),
                     Err(e) => tracing::error!(error = %e, "could not sweep the control activities"),
+                }
+                match risks.remind_reassessments(&base_url).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(reminded = n, "reminded risk owners of reassessments"),
+                    Err(e) => tracing::error!(error = %e, "could not remind risk owners"),
                 }
             }
         });

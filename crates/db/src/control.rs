@@ -160,6 +160,24 @@ pub async fn get(tx: &mut Tx, tenant: TenantId, id: Uuid) -> Result<Option<Contr
     }))
 }
 
+/// The id of the control with this reference.
+///
+/// # Errors
+/// On database failure.
+pub async fn by_reference(
+    tx: &mut Tx,
+    tenant: TenantId,
+    reference: &str,
+) -> Result<Option<Uuid>, DbError> {
+    Ok(on_tx!(tx, |conn| {
+        sqlx::query_scalar("SELECT id FROM control WHERE tenant_id = $1 AND ref = $2")
+            .bind(tenant.as_uuid())
+            .bind(reference)
+            .fetch_optional(&mut *conn)
+            .await?
+    }))
+}
+
 /// How a list is ordered (each a literal statement).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ControlOrder {

@@ -52,6 +52,7 @@ pub mod operator_grant;
 pub mod outbox;
 pub mod passkey;
 mod pool;
+pub mod risk;
 pub mod share;
 pub mod sso;
 

@@ -14,7 +14,7 @@ use crate::policy::Access;
 use crate::router::ROUTES;
 use crate::routes::{
     access_reviews, account, activities, auth, controls, documents, email, evidence, frameworks,
-    mfa, passkeys, runs, sso, tokens,
+    mfa, passkeys, risks, runs, sso, tokens,
 };
 
 /// A request body: its schema and how it is encoded.
@@ -528,6 +528,77 @@ pub const OPERATIONS: &[Operation] = &[
         "/api/v1/tasks",
         "The caller's runs to perform and to review.",
         200
+    ),
+    op!(
+        "GET",
+        "/api/v1/risks",
+        "A page of the risk register (filters: treatment, acceptance, owner, category, q, review=due; sort: residual, inherent, title, review; keyset: after, limit).",
+        200
+    ),
+    op!(
+        "POST",
+        "/api/v1/risks",
+        "Add a risk with its inherent and residual scores, treatment and controls.",
+        201,
+        risks::RiskForm,
+        JSON
+    ),
+    op!(
+        "GET",
+        "/api/v1/risks.csv",
+        "The risks matching the list's filters as CSV, spreadsheet formulas neutralised; audited.",
+        200
+    ),
+    op!(
+        "GET",
+        "/api/v1/risks/{id}",
+        "A risk with its description, controls and history; audited.",
+        200
+    ),
+    op!(
+        "PUT",
+        "/api/v1/risks/{id}",
+        "Change a risk at the version read (409 if it changed since); a changed treatment or residual score withdraws its acceptance.",
+        204,
+        risks::RiskForm,
+        JSON
+    ),
+    op!("DELETE", "/api/v1/risks/{id}", "Delete a risk.", 204),
+    op!(
+        "POST",
+        "/api/v1/risks/{id}/acceptance",
+        "Ask for a risk treated by acceptance to be accepted, with the reason.",
+        204,
+        risks::AcceptanceForm,
+        JSON
+    ),
+    op!(
+        "POST",
+        "/api/v1/risks/{id}/decision",
+        "Approve or reject a requested acceptance; never by its requester (403 four_eyes).",
+        204,
+        risks::DecisionForm,
+        JSON
+    ),
+    op!(
+        "POST",
+        "/api/v1/risks/{id}/reassess",
+        "Record that a risk was reassessed and nothing changed.",
+        204
+    ),
+    op!(
+        "GET",
+        "/api/v1/risk-scales",
+        "The tenant's likelihood and impact scales.",
+        200
+    ),
+    op!(
+        "PUT",
+        "/api/v1/risk-scales",
+        "Set the scales: 3 to 10 named levels each, not fewer than the risks use.",
+        204,
+        risks::ScalesForm,
+        JSON
     ),
     op!(
         "GET",

@@ -23,7 +23,7 @@ use crate::middleware::{csrf, frame, limits, step_up};
 use crate::policy::{self, Access};
 use crate::routes::{
     access_reviews, account, activities, assets, auth, controls, documents, email, evidence,
-    frameworks, health, home, mfa, onboarding, operator_access, passkeys, runs, sso, tokens,
+    frameworks, health, home, mfa, onboarding, operator_access, passkeys, risks, runs, sso, tokens,
 };
 use attest_domain::access::Permission;
 
@@ -863,6 +863,98 @@ pub const ROUTES: &[Route] = &[
         path: "/api/v1/tasks",
         access: Access::SignedIn,
         methods: || get(runs::api_tasks),
+    },
+    // The risk register (issue 7): everyone who sees the whole tenant reads it; contributors
+    // add risks and edit their own; compliance managers edit and delete any, set the scales
+    // and decide acceptances — never one they asked for, which the domain decides.
+    Route {
+        path: "/risks",
+        access: Access::SignedIn,
+        methods: || get(risks::list_page),
+    },
+    Route {
+        path: "/risks.csv",
+        access: Access::Needs(Permission::Export),
+        methods: || get(risks::export_csv),
+    },
+    Route {
+        path: "/risks/new",
+        access: Access::Needs(Permission::Contribute),
+        methods: || get(risks::new_page).post(risks::create_form),
+    },
+    Route {
+        path: "/risks/{id}",
+        access: Access::SignedIn,
+        methods: || get(risks::show),
+    },
+    Route {
+        path: "/risks/{id}/edit",
+        access: Access::Needs(Permission::Contribute),
+        methods: || get(risks::edit_page).post(risks::edit),
+    },
+    Route {
+        path: "/risks/{id}/acceptance",
+        access: Access::Needs(Permission::Contribute),
+        methods: || post(risks::acceptance_form),
+    },
+    Route {
+        path: "/risks/{id}/decision",
+        access: Access::Needs(Permission::ManageContent),
+        methods: || post(risks::decision_form),
+    },
+    Route {
+        path: "/risks/{id}/reassess",
+        access: Access::Needs(Permission::Contribute),
+        methods: || post(risks::reassess_form),
+    },
+    Route {
+        path: "/risks/{id}/delete",
+        access: Access::Needs(Permission::ManageContent),
+        methods: || get(risks::delete_page).post(risks::delete_form),
+    },
+    Route {
+        path: "/risk-scales",
+        access: Access::Needs(Permission::ManageContent),
+        methods: || get(risks::scales_show).post(risks::scales_form),
+    },
+    Route {
+        path: "/api/v1/risks",
+        access: Access::SignedIn,
+        methods: || get(risks::api_list).post(risks::api_create),
+    },
+    Route {
+        path: "/api/v1/risks.csv",
+        access: Access::Needs(Permission::Export),
+        methods: || get(risks::export_csv),
+    },
+    Route {
+        path: "/api/v1/risks/{id}",
+        access: Access::SignedIn,
+        methods: || {
+            get(risks::api_get)
+                .put(risks::api_put)
+                .delete(risks::api_delete)
+        },
+    },
+    Route {
+        path: "/api/v1/risks/{id}/acceptance",
+        access: Access::Needs(Permission::Contribute),
+        methods: || post(risks::api_acceptance),
+    },
+    Route {
+        path: "/api/v1/risks/{id}/decision",
+        access: Access::Needs(Permission::ManageContent),
+        methods: || post(risks::api_decision),
+    },
+    Route {
+        path: "/api/v1/risks/{id}/reassess",
+        access: Access::Needs(Permission::Contribute),
+        methods: || post(risks::api_reassess),
+    },
+    Route {
+        path: "/api/v1/risk-scales",
+        access: Access::SignedIn,
+        methods: || get(risks::api_scales).put(risks::api_set_scales),
     },
 ];
 

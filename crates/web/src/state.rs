@@ -5,6 +5,7 @@ use attest_domain::controls::Controls;
 use attest_domain::documents::Documents;
 use attest_domain::evidence::Evidence;
 use attest_domain::frameworks::Frameworks;
+use attest_domain::risks::Risks;
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -65,6 +66,8 @@ pub struct AppState {
     pub controls: Controls,
     /// Control activities and their runs.
     pub activities: Activities,
+    /// The risk register.
+    pub risks: Risks,
     /// The clock.
     pub clock: Arc<dyn Clock>,
     /// Settings.
@@ -110,10 +113,18 @@ impl AppState {
             identity.mailer().clone(),
             Arc::clone(&clock),
         );
+        let risks = Risks::new(
+            db.clone(),
+            Arc::clone(&keys),
+            audit.clone(),
+            identity.mailer().clone(),
+            Arc::clone(&clock),
+        );
         Self {
             frameworks,
             controls,
             activities,
+            risks,
             db,
             audit,
             keys,

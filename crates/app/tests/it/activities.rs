@@ -107,7 +107,7 @@ async fn control_state(b: &Browser, control: &str) -> (String, Vec<String>) {
 }
 
 /// Signs a member in again (after the clock moved past the session's idle timeout).
-async fn again(app: &TestApp, email: &str) -> Browser {
+pub(crate) async fn again(app: &TestApp, email: &str) -> Browser {
     let b = app.browser();
     let r = crate::identity::login(&b, email, crate::documents::PASSWORD).await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER, "{email} signs in again");

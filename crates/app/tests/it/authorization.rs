@@ -665,6 +665,32 @@ const MATRIX: &[(&str, &str, &str)] = &[
     ("POST", "/api/v1/runs/{id}/perform", "YYYFFFUN"),
     ("POST", "/api/v1/runs/{id}/review", "YYYFFFUN"),
     ("GET", "/api/v1/tasks", "YYYYYYUY"),
+    // The risk register (issue 7). `{id}` is a risk owned by the owner who created it.
+    ("GET", "/risks", "YYYYYNUY"),
+    ("GET", "/risks.csv", "YYYYYFUY"),
+    ("GET", "/risks/new", "YYYYFFUY"),
+    ("POST", "/risks/new", "YYYYFFUY"),
+    ("GET", "/risks/{id}", "YYYYYNUN"),
+    ("GET", "/risks/{id}/edit", "YYYFFFUN"),
+    ("POST", "/risks/{id}/edit", "YYYFFFUN"),
+    ("POST", "/risks/{id}/acceptance", "YYYFFFUN"),
+    ("POST", "/risks/{id}/decision", "YYYFFFUN"),
+    ("POST", "/risks/{id}/reassess", "YYYFFFUN"),
+    ("GET", "/risk-scales", "YYYFFFUY"),
+    ("POST", "/risk-scales", "YYYFFFUY"),
+    ("GET", "/api/v1/risks", "YYYYYNUY"),
+    ("POST", "/api/v1/risks", "YYYYFNUY"),
+    ("GET", "/api/v1/risks.csv", "YYYYYFUY"),
+    ("GET", "/api/v1/risks/{id}", "YYYYYNUN"),
+    ("PUT", "/api/v1/risks/{id}", "YYYFFNUN"),
+    ("POST", "/api/v1/risks/{id}/acceptance", "YYYFFFUN"),
+    ("POST", "/api/v1/risks/{id}/decision", "YYYFFFUN"),
+    ("POST", "/api/v1/risks/{id}/reassess", "YYYFFFUN"),
+    ("GET", "/api/v1/risk-scales", "YYYYYNUY"),
+    ("PUT", "/api/v1/risk-scales", "YYYFFNUY"),
+    ("GET", "/risks/{id}/delete", "YYYFFFUN"),
+    ("POST", "/risks/{id}/delete", "YYYFFFUN"),
+    ("DELETE", "/api/v1/risks/{id}", "YYYFFNUN"),
     ("GET", "/controls/{id}/delete", "YYYFFFUN"),
     ("POST", "/controls/{id}/delete", "YYYFFFUN"),
     ("DELETE", "/api/v1/controls/{id}", "YYYFFNUN"),
@@ -676,14 +702,22 @@ const MATRIX: &[(&str, &str, &str)] = &[
 ];
 
 /// The objects a principal's matrix rows name: `(document, evidence, framework, control,
-/// activity, run)`.
-type Objects<'a> = (&'a str, &'a str, &'a str, &'a str, &'a str, &'a str);
+/// activity, run, risk)`.
+type Objects<'a> = (
+    &'a str,
+    &'a str,
+    &'a str,
+    &'a str,
+    &'a str,
+    &'a str,
+    &'a str,
+);
 
 /// The URL of a matrix row for one principal's fresh document, evidence record, framework
 /// and control.
 fn matrix_url(
     path: &str,
-    (document, evidence, framework, control, activity, run): Objects<'_>,
+    (document, evidence, framework, control, activity, run, risk): Objects<'_>,
 ) -> String {
     path.split('/')
         .map(|seg| match seg {
@@ -704,6 +738,9 @@ fn matrix_url(
             }
             "{id}" if path.starts_with("/runs") || path.starts_with("/api/v1/runs") => {
                 run.to_owned()
+            }
+            "{id}" if path.starts_with("/risks") || path.starts_with("/api/v1/risks") => {
+                risk.to_owned()
             }
             "{n}" => "1".to_owned(),
             "{method}" => "sms".to_owned(),
@@ -896,11 +933,30 @@ both_backends!(
                 .await
                 .unwrap();
             let run = runs["items"][0]["id"].as_str().unwrap().to_owned();
+            // A fresh risk, owned by its creator.
+            let r = creator
+                .api(
+                    Method::POST,
+                    "/api/v1/risks",
+                    Some(serde_json::json!({
+                        "title": "Matrix risk", "category": "Matrix",
+                        "inherent_likelihood": 3, "inherent_impact": 3,
+                        "residual_likelihood": 2, "residual_impact": 2,
+                    })),
+                )
+                .await;
+            assert_eq!(r.status(), StatusCode::CREATED);
+            let risk = r.json::<serde_json::Value>().await.unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_owned();
             for (method, path, codes) in MATRIX {
                 let expected = codes.as_bytes()[column];
                 let url = matrix_url(
                     path,
-                    (&doc, &evidence, &framework, &control, &activity, &run),
+                    (
+                        &doc, &evidence, &framework, &control, &activity, &run, &risk,
+                    ),
                 );
                 let method: Method = method.parse().unwrap();
                 let r = if path.starts_with("/api/") || method != Method::POST {

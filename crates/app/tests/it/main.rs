@@ -26,6 +26,7 @@ mod migrations;
 mod onboarding;
 mod operator_access;
 mod passkeys;
+mod risks;
 mod sso;
 mod tls;
 

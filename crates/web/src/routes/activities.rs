@@ -176,7 +176,7 @@ pub enum NumberOrText {
 
 impl NumberOrText {
     /// `None` for an empty field; `Some(Err)` for text that is not a number.
-    fn get(&self) -> Option<Result<i64, ()>> {
+    pub(crate) fn get(&self) -> Option<Result<i64, ()>> {
         match self {
             Self::Number(n) => Some(Ok(*n)),
             Self::Text(t) if t.trim().is_empty() => None,

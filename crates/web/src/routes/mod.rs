@@ -16,6 +16,7 @@ pub mod mfa;
 pub mod onboarding;
 pub mod operator_access;
 pub mod passkeys;
+pub mod risks;
 pub mod runs;
 pub mod sso;
 pub mod tokens;
