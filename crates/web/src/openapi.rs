@@ -531,6 +531,12 @@ pub const OPERATIONS: &[Operation] = &[
     ),
     op!(
         "GET",
+        "/api/v1/dashboard",
+        "The programme at a glance: framework coverage, controls by effectiveness, overdue runs, the risk heat maps and the caller's tasks.",
+        200
+    ),
+    op!(
+        "GET",
         "/api/v1/risks",
         "A page of the risk register (filters: treatment, acceptance, owner, category, q, review=due; sort: residual, inherent, title, review; keyset: after, limit).",
         200

@@ -22,8 +22,9 @@ use crate::error::AppError;
 use crate::middleware::{csrf, frame, limits, step_up};
 use crate::policy::{self, Access};
 use crate::routes::{
-    access_reviews, account, activities, assets, auth, controls, documents, email, evidence,
-    frameworks, health, home, mfa, onboarding, operator_access, passkeys, risks, runs, sso, tokens,
+    access_reviews, account, activities, assets, auth, controls, dashboard, documents, email,
+    evidence, frameworks, health, home, mfa, onboarding, operator_access, passkeys, risks, runs,
+    sso, tokens,
 };
 use attest_domain::access::Permission;
 
@@ -863,6 +864,17 @@ pub const ROUTES: &[Route] = &[
         path: "/api/v1/tasks",
         access: Access::SignedIn,
         methods: || get(runs::api_tasks),
+    },
+    // The dashboard (issue 7): everyone who sees the whole tenant.
+    Route {
+        path: "/dashboard",
+        access: Access::SignedIn,
+        methods: || get(dashboard::page),
+    },
+    Route {
+        path: "/api/v1/dashboard",
+        access: Access::SignedIn,
+        methods: || get(dashboard::api),
     },
     // The risk register (issue 7): everyone who sees the whole tenant reads it; contributors
     // add risks and edit their own; compliance managers edit and delete any, set the scales

@@ -665,6 +665,9 @@ const MATRIX: &[(&str, &str, &str)] = &[
     ("POST", "/api/v1/runs/{id}/perform", "YYYFFFUN"),
     ("POST", "/api/v1/runs/{id}/review", "YYYFFFUN"),
     ("GET", "/api/v1/tasks", "YYYYYYUY"),
+    // The dashboard (issue 7).
+    ("GET", "/dashboard", "YYYYYNUY"),
+    ("GET", "/api/v1/dashboard", "YYYYYNUY"),
     // The risk register (issue 7). `{id}` is a risk owned by the owner who created it.
     ("GET", "/risks", "YYYYYNUY"),
     ("GET", "/risks.csv", "YYYYYFUY"),

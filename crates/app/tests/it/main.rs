@@ -11,6 +11,7 @@ mod audit_trail;
 mod authorization;
 mod cli;
 mod controls;
+mod dashboard;
 mod documents;
 mod evidence;
 mod evidence_crash;

@@ -14,7 +14,7 @@ mod sweep;
 
 pub use service::{
     Activities, ActivityDetail, ActivityError, ActivityInput, ActivityView, PerformInput,
-    RunDetail, RunListRequest, RunPage, RunView, Tasks,
+    RunDetail, RunListRequest, RunPage, RunView, Summary, Tasks,
 };
 pub use sweep::SweepReport;
 

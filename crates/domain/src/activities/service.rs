@@ -13,7 +13,9 @@ use time::{Date, Duration, OffsetDateTime};
 use uuid::Uuid;
 
 use super::schedule::{Frequency, Period, Schedule, WeekendRule};
-use super::status::{self, ActivityFacts, Assessment, EvidenceSpan, RunFacts, RunResult, RunState};
+use super::status::{
+    self, ActivityFacts, Assessment, Effectiveness, EvidenceSpan, RunFacts, RunResult, RunState,
+};
 use super::{HORIZON_DAYS, KIND, LOOKBACK_DAYS, RUN_KIND};
 use crate::access::{Caller, Denied, Granted, Permission, Visibility};
 use crate::audit::{AuditError, AuditLog, AuditRecord, Outcome};
@@ -302,6 +304,17 @@ pub struct Tasks {
     pub to_perform: Vec<RunView>,
     /// Runs to review (submitted by someone else).
     pub to_review: Vec<RunView>,
+}
+
+/// The programme's state for the dashboard.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    /// Controls by effectiveness, best first.
+    pub effectiveness: Vec<(Effectiveness, i64)>,
+    /// Runs past their due date and not approved.
+    pub overdue_runs: i64,
+    /// The ten most overdue.
+    pub overdue: Vec<RunView>,
 }
 
 /// A runs list request.
@@ -1453,6 +1466,58 @@ impl Activities {
             )
             .await?;
         Ok(Granted::new(table.finish()))
+    }
+
+    /// The programme's state for the dashboard: controls by effectiveness (those that do not
+    /// apply left out), how many runs are overdue, and the ten most overdue.
+    ///
+    /// # Errors
+    /// [`ActivityError::NotFound`] for members who see only shared items.
+    pub async fn summary(
+        &self,
+        session: &VerifiedSession,
+    ) -> Result<Granted<Summary>, ActivityError> {
+        let caller = reader(session)?;
+        let today = self.today();
+        let mut tx = self.db.read_for(caller.tenant).await?;
+        let counts = store::effectiveness_counts(&mut tx, caller.tenant).await?;
+        let overdue_runs = store::overdue_count(&mut tx, caller.tenant, today).await?;
+        let overdue = store::list_runs(
+            &mut tx,
+            caller.tenant,
+            &RunQuery {
+                filter: RunFilter::Overdue(today),
+                performer: None,
+                reviewer: None,
+                control: None,
+                due_until: None,
+                after: None,
+                limit: 10,
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        let effectiveness = Effectiveness::ALL
+            .iter()
+            .map(|e| {
+                (
+                    *e,
+                    counts
+                        .iter()
+                        .filter(|c| c.0 == e.as_str())
+                        .map(|c| c.1)
+                        .sum(),
+                )
+            })
+            .collect();
+        Ok(Granted::new(Summary {
+            effectiveness,
+            overdue_runs,
+            overdue: overdue
+                .into_iter()
+                .map(|r| run_view(r, today))
+                .collect::<Result<_, _>>()?,
+        }))
     }
 
     /// A control's effectiveness computed now from its runs (for its page), without storing.

@@ -6,6 +6,7 @@ pub mod activities;
 pub mod assets;
 pub mod auth;
 pub mod controls;
+pub mod dashboard;
 pub mod documents;
 pub mod email;
 pub mod evidence;
