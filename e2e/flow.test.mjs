@@ -892,6 +892,114 @@ test('Attest in a browser: bootstrap, second factor, invite, accept, sign in, si
       await page.goto(`${server.origin}/`);
     });
 
+    await step('the owner imports a baseline, writes a control, maps it and schedules an activity', async () => {
+      await page.goto(`${server.origin}/frameworks`);
+      await accessible('/frameworks (empty)');
+      await page.getByRole('link', { name: 'Add a framework' }).first().click();
+      await page.getByRole('heading', { name: 'Add a framework', level: 1 }).waitFor();
+      await accessible('/frameworks/new');
+      await page.getByLabel('Baseline').selectOption('low');
+      await submit(page.getByRole('button', { name: 'Import' }), 303);
+      await page.getByRole('heading', { name: 'Requirements', level: 2 }).waitFor();
+      await page.getByRole('link', { name: 'AC-2', exact: true }).waitFor();
+      await accessible('/frameworks/{id}');
+      // The dashboard before: nothing mapped yet.
+      await page.goto(`${server.origin}/dashboard`);
+      await page.getByRole('heading', { name: 'Dashboard', level: 1 }).waitFor();
+      const coverage = page.getByRole('region', { name: 'Framework coverage' });
+      await coverage.getByText('0%').first().waitFor();
+      await accessible('/dashboard (empty)');
+      // A control, mapped by the requirement's label.
+      await page.goto(`${server.origin}/controls`);
+      await accessible('/controls (empty)');
+      await page.getByRole('link', { name: 'New control' }).click();
+      await page.getByLabel('Reference').fill('CTL-001');
+      await page.getByLabel('Title').fill('Quarterly review of accounts');
+      await page.getByLabel('What the control does').fill('Managers confirm every account in their team.');
+      await page.getByLabel('Implementation').selectOption('implemented');
+      await accessible('/controls/new');
+      await submit(page.getByRole('button', { name: 'Save' }), 303);
+      await page.getByRole('heading', { name: 'CTL-001 Quarterly review of accounts', level: 1 }).waitFor();
+      await page.getByLabel('Requirement', { exact: true }).fill('AC-2');
+      await submit(page.getByRole('button', { name: 'Map', exact: true }), 303);
+      await page.getByRole('region', { name: 'Requirements it meets' }).getByRole('link', { name: 'AC-2', exact: true }).waitFor();
+      await accessible('/controls/{id}');
+      // A monthly activity: the colleague performs it, the owner reviews it.
+      await page.getByRole('link', { name: 'Add an activity' }).click();
+      await page.getByRole('heading', { name: 'New activity', level: 1 }).waitFor();
+      await page.getByLabel('What is done').fill('Review accounts');
+      await page.getByLabel('How often').selectOption('monthly');
+      await page.getByLabel('Performer', { exact: true }).selectOption({ label: INVITEE.name });
+      await page.getByLabel('Reviewer', { exact: true }).selectOption({ label: OWNER.name });
+      await accessible('/controls/{id}/activities/new');
+      await submit(page.getByRole('button', { name: 'Save' }), 303);
+      await page.getByRole('heading', { name: 'Review accounts', level: 1 }).waitFor();
+      assert.ok((await page.getByRole('region', { name: 'Runs' }).locator('tbody tr').count()) >= 1, 'runs were scheduled');
+      await accessible('/activities/{id}');
+      // A risk, so the heat maps have something to show.
+      await page.goto(`${server.origin}/risks/new`);
+      await page.getByLabel('Risk', { exact: true }).fill('Former staff keep access');
+      await page.getByLabel('Category').fill('People');
+      await page.locator('#inherent_likelihood').selectOption('4');
+      await page.locator('#inherent_impact').selectOption('4');
+      await page.locator('#residual_likelihood').selectOption('2');
+      await page.locator('#residual_impact').selectOption('4');
+      await page.getByLabel('Controls that reduce it').fill('CTL-001');
+      await accessible('/risks/new');
+      await submit(page.getByRole('button', { name: 'Save' }), 303);
+      await page.getByRole('heading', { name: 'Former staff keep access', level: 1 }).waitFor();
+      await accessible('/risks/{id}');
+      await page.goto(`${server.origin}/risks`);
+      await page.getByRole('img', { name: /Inherent risk: 1 risks/ }).waitFor();
+      await accessible('/risks');
+    });
+
+    await step('the colleague uploads evidence, performs the run and submits it for review', async () => {
+      await invitee.goto(`${server.origin}/login`);
+      await invitee.locator('#email').fill(INVITEE.email);
+      await invitee.locator('#password').fill(INVITEE.password);
+      await submit(invitee.getByRole('button', { name: 'Sign in', exact: true }), 303);
+      await invitee.goto(`${server.origin}/evidence/new`);
+      const pdf = Buffer.concat([Buffer.from('%PDF-1.7\n'), Buffer.alloc(20_000, 'Accounts confirmed. ')]);
+      await invitee.getByLabel('Title').fill('Account review sign-off');
+      await invitee.getByLabel('File', { exact: true }).setInputFiles({ name: 'sign-off.pdf', mimeType: 'application/pdf', buffer: pdf });
+      await submit(invitee.getByRole('button', { name: 'Upload' }), 303);
+      await invitee.getByRole('heading', { name: 'Account review sign-off', level: 1 }).waitFor();
+      // Her task is on the dashboard.
+      await invitee.goto(`${server.origin}/dashboard`);
+      const tasks = invitee.getByRole('region', { name: 'My tasks' });
+      await tasks.getByRole('link', { name: /CTL-001: Review accounts/ }).first().click();
+      await invitee.getByRole('heading', { name: 'Record the result', level: 2 }).waitFor();
+      await accessible('/runs/{id} (performer)', invitee);
+      await invitee.getByLabel('effective', { exact: true }).check();
+      await invitee.getByLabel(/Account review sign-off/).check();
+      await submit(invitee.getByRole('button', { name: 'Submit for review' }), 303);
+      await invitee.getByText('awaiting review').first().waitFor();
+      // Four eyes: she cannot review her own run.
+      await invitee.getByText('someone else must review it').waitFor();
+      assert.equal(await invitee.getByRole('button', { name: 'Approve' }).count(), 0);
+    });
+
+    await step('the owner approves the run and the dashboard shows the control effective', async () => {
+      await page.goto(`${server.origin}/dashboard`);
+      const tasks = page.getByRole('region', { name: 'My tasks' });
+      await tasks.getByRole('link', { name: /CTL-001: Review accounts/ }).first().click();
+      await page.getByRole('heading', { name: 'Review', level: 2 }).waitFor();
+      await page.getByRole('link', { name: 'Account review sign-off' }).waitFor();
+      await accessible('/runs/{id} (reviewer)');
+      await page.getByLabel('Remarks').fill('Checked against the HR leavers list.');
+      await submit(page.getByRole('button', { name: 'Approve' }), 303);
+      await page.getByText('approved').first().waitFor();
+      await page.goto(`${server.origin}/dashboard`);
+      const effectiveness = page.getByRole('img', { name: /1 controls by effectiveness, effective: 1/ });
+      await effectiveness.waitFor();
+      await page.getByRole('region', { name: 'Framework coverage' }).getByText('(1)').first().waitFor();
+      await page.screenshot({ path: path.join(ARTIFACTS, 'dashboard.png'), fullPage: true });
+      await accessible('/dashboard');
+      await page.goto(`${server.origin}/runs`);
+      await accessible('/runs');
+    });
+
     await step('the access review and operator access pages are accessible', async () => {
       const reviews = await page.goto(`${server.origin}/tenant/access-reviews`);
       assert.equal(reviews.status(), 200);

@@ -278,8 +278,14 @@ impl Coverage {
     }
 }
 
+/// `part` of `whole` in whole percent, rounded down, but never 0 % when `part` is not 0 (one
+/// requirement in 149 is not nothing).
 fn percent(part: i64, whole: i64) -> i64 {
-    if whole <= 0 { 0 } else { part * 100 / whole }
+    if whole <= 0 || part <= 0 {
+        0
+    } else {
+        (part * 100 / whole).max(1)
+    }
 }
 
 /// A control's checked fields.

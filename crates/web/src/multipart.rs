@@ -102,11 +102,16 @@ pub async fn read(
         if name == "file" {
             let file_name = field.file_name().unwrap_or_default().to_owned();
             if file_name.is_empty() {
-                // A browser sends an empty part when no file was chosen.
+                // A browser sends an empty part when no file was chosen (which multer reads
+                // as an empty chunk, then the end).
                 let mut field = field;
-                match tokio::time::timeout(idle, field.chunk()).await {
-                    Ok(Ok(None)) => {}
-                    _ => return Err(MultipartError::Malformed),
+                loop {
+                    match tokio::time::timeout(idle, field.chunk()).await {
+                        Ok(Ok(None)) => break,
+                        Ok(Ok(Some(piece))) if piece.is_empty() => {}
+                        // A part named as no file must carry no bytes.
+                        _ => return Err(MultipartError::Malformed),
+                    }
                 }
                 drop(field);
                 return match tokio::time::timeout(idle, mp.next_field()).await {
@@ -180,4 +185,55 @@ fn file_stream(
         }
     })
     .boxed()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body(parts: &[(&str, Option<&str>, &str)]) -> (HeaderMap, Body) {
+        let mut b = String::new();
+        for (name, file, value) in parts {
+            b.push_str("--XyZ\r\n");
+            match file {
+                Some(f) => b.push_str(&format!(
+                    "Content-Disposition: form-data; name=\"{name}\"; filename=\"{f}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+                )),
+                None => b.push_str(&format!("Content-Disposition: form-data; name=\"{name}\"\r\n\r\n")),
+            }
+            b.push_str(value);
+            b.push_str("\r\n");
+        }
+        b.push_str("--XyZ--\r\n");
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::CONTENT_TYPE,
+            axum::http::HeaderValue::from_static("multipart/form-data; boundary=XyZ"),
+        );
+        (h, Body::from(b))
+    }
+
+    #[tokio::test]
+    async fn a_form_without_a_chosen_file_reads_as_fields_only() {
+        // What a browser sends when the file input is left empty.
+        let (h, b) = body(&[
+            ("csrf_token", None, "t"),
+            ("baseline", None, "low"),
+            ("file", Some(""), ""),
+        ]);
+        let form = read(&h, b, &["baseline"], Duration::from_secs(5))
+            .await
+            .unwrap();
+        assert_eq!(form.get("baseline").as_deref(), Some("low"));
+        assert!(form.file.is_none());
+    }
+
+    #[tokio::test]
+    async fn unknown_fields_are_refused_by_name() {
+        let (h, b) = body(&[("tenant", None, "x")]);
+        let e = read(&h, b, &["baseline"], Duration::from_secs(5))
+            .await
+            .err();
+        assert!(matches!(e, Some(MultipartError::UnknownField(f)) if f == "tenant"));
+    }
 }

@@ -176,7 +176,7 @@ fn colours(b: Band) -> (&'static str, &'static str) {
         Band::Low => ("#cfe8d2", "#1b4d24"),
         Band::Medium => ("#fbe7a6", "#4d3b00"),
         Band::High => ("#f6b980", "#4d2300"),
-        Band::Critical => ("#d9534f", "#ffffff"),
+        Band::Critical => ("#b3261e", "#ffffff"),
     }
 }
 
