@@ -57,6 +57,11 @@ pub enum Command {
         #[command(subcommand)]
         action: CatalogAction,
     },
+    /// Development and benchmark tools.
+    Dev {
+        #[command(subcommand)]
+        action: DevAction,
+    },
     /// Operator administration.
     Admin {
         /// What to administer.
@@ -116,6 +121,38 @@ pub enum CatalogAction {
 }
 
 /// `attest admin …`
+#[derive(Debug, Subcommand)]
+pub enum DevAction {
+    /// Fill a new organisation with synthetic programme data (benchmarks, demonstrations): the
+    /// MODERATE baseline, controls mapped to it, a monthly activity per control with its runs,
+    /// evidence, risks and audit events, then every control's effectiveness computed. Creates
+    /// the organisation, a compliance manager (password from standard input) and a performer and
+    /// reviewer nobody can sign in as.
+    Seed {
+        /// The new organisation's name (it must not exist).
+        #[arg(long)]
+        tenant: String,
+        /// The compliance manager's email address.
+        #[arg(long)]
+        manager_email: String,
+        /// Controls.
+        #[arg(long, default_value_t = 1_000)]
+        controls: u32,
+        /// Runs per control (monthly; the last three lie ahead).
+        #[arg(long, default_value_t = 10)]
+        runs_per_control: u32,
+        /// Audit events.
+        #[arg(long, default_value_t = 10_000)]
+        audit_events: u32,
+        /// Risks.
+        #[arg(long, default_value_t = 200)]
+        risks: u32,
+        /// Read the manager's password from standard input (required).
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+}
+
 #[derive(Debug, Subcommand)]
 pub enum AdminAction {
     /// Print a new one-time link that creates the first tenant and its owner (only while

@@ -55,7 +55,93 @@ pub async fn run(command: Command, cfg: Config, config_file: Option<&Path>) -> E
         }
         Command::Admin { action } => admin(&cfg, action).await,
         Command::Catalog { action } => catalog(&cfg, action).await,
+        Command::Dev { action } => dev(&cfg, action).await,
     }
+}
+
+/// `attest dev seed`: synthetic programme data in a new tenant, for benchmarks and
+/// demonstrations. The compliance manager's password is read from standard input; the
+/// performer and reviewer get random passwords nobody knows.
+async fn dev(cfg: &Config, action: crate::cli::DevAction) -> ExitCode {
+    let crate::cli::DevAction::Seed {
+        tenant,
+        manager_email,
+        controls,
+        runs_per_control,
+        audit_events,
+        risks,
+        ..
+    } = action;
+    let mut password = attest_crypto::Zeroizing::new(String::new());
+    if std::io::stdin().read_line(&mut password).is_err() {
+        return fail(
+            EXIT_CONFIG,
+            "could not read the password from standard input",
+        );
+    }
+    let password =
+        attest_crypto::Zeroizing::new(password.trim_end_matches(['\r', '\n']).to_owned());
+    let (db, audit, identity, keys) = match operator_services(cfg).await {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
+    let code = async {
+        if let Ok(Some(_)) = attest_db::identity::tenant_by_name(&db, &tenant).await {
+            return fail(EXIT_CONFIG, format!("--tenant: {tenant:?} exists; seed a new organisation"));
+        }
+        if let Err(e) = identity.create_tenant(&tenant, Actor::Operator).await {
+            return fail(1, e);
+        }
+        let slug: String = tenant.chars().filter(char::is_ascii_alphanumeric).collect::<String>().to_lowercase();
+        let mut people = Vec::new();
+        for (email, name, role, pw) in [
+            (manager_email.clone(), "Seed manager".to_owned(), attest_types::Role::Manager, password.clone()),
+            (format!("performer@{slug}.seed.invalid"), "Seed performer".to_owned(), attest_types::Role::Contributor, random_password()),
+            (format!("reviewer@{slug}.seed.invalid"), "Seed reviewer".to_owned(), attest_types::Role::Contributor, random_password()),
+        ] {
+            match identity.create_member(&tenant, &email, &name, role, pw, Actor::Operator).await {
+                Ok(id) => people.push(id),
+                Err(e) => return fail(EXIT_CONFIG, e),
+            }
+        }
+        let Ok(Some(t)) = attest_db::identity::tenant_by_name(&db, &tenant).await else {
+            return fail(1, "the new organisation vanished");
+        };
+        let clock: Arc<dyn attest_types::Clock> = Arc::new(SystemClock);
+        let report = match attest_domain::seed::seed(
+            &db,
+            &keys,
+            &audit,
+            &clock,
+            t,
+            attest_domain::seed::SeedPeople { manager: people[0], performer: people[1], reviewer: people[2] },
+            attest_domain::seed::SeedSize { controls, runs_per_control, audit_events, risks },
+        )
+        .await
+        {
+            Ok(r) => r,
+            Err(e) => return fail(1, e),
+        };
+        let started = std::time::Instant::now();
+        let activities = attest_domain::activities::Activities::new(db.clone(), audit.clone(), identity.mailer().clone(), Arc::clone(&clock));
+        let rechecked = match activities.recheck_tenant(t).await {
+            Ok(n) => n,
+            Err(e) => return fail(1, e),
+        };
+        println!(
+            "seeded {tenant}: {} controls, {} activities, {} runs ({} approved), {} evidence links, {} risks, {} audit events in {:.1} s; effectiveness of {rechecked} controls computed in {:.1} s",
+            report.controls, report.activities, report.runs, report.approved, report.evidence_links, report.risks, report.audit_events, report.seconds, started.elapsed().as_secs_f64()
+        );
+        ExitCode::SUCCESS
+    }
+    .await;
+    audit.shutdown().await;
+    db.close().await;
+    code
+}
+
+fn random_password() -> attest_crypto::Zeroizing<String> {
+    attest_crypto::Zeroizing::new(attest_crypto::random::token().unwrap_or_else(|_| "x".repeat(40)))
 }
 
 /// `attest catalog import`: a framework into a tenant, as the operator.
@@ -371,6 +457,23 @@ async fn keys_rotate(cfg: &Config) -> ExitCode {
 async fn operator_identity(
     cfg: &Config,
 ) -> Result<(attest_db::Db, AuditLog, attest_domain::identity::Identity), ExitCode> {
+    operator_services(cfg)
+        .await
+        .map(|(db, audit, identity, _)| (db, audit, identity))
+}
+
+/// The operator's services: the database, the audit trail, identity and the keys.
+async fn operator_services(
+    cfg: &Config,
+) -> Result<
+    (
+        attest_db::Db,
+        AuditLog,
+        attest_domain::identity::Identity,
+        Arc<KeyService>,
+    ),
+    ExitCode,
+> {
     let db = open_existing(cfg).await?;
     match attest_db::migrate::pending(&db).await {
         Ok(p) if p.is_empty() => {}
@@ -402,9 +505,9 @@ async fn operator_identity(
         attest_domain::authn::hashing::HashingPool::new(hasher),
         attest_domain::authn::sessions::SessionPolicy::default(),
         attest_domain::mail::Mailer::new(db.clone(), Arc::clone(&keys), Arc::new(SystemClock)),
-        keys,
+        Arc::clone(&keys),
     );
-    Ok((db, audit, identity))
+    Ok((db, audit, identity, keys))
 }
 
 async fn admin(cfg: &Config, action: AdminAction) -> ExitCode {

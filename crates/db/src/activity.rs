@@ -1003,3 +1003,96 @@ pub async fn effectiveness_counts(
         .await?
     }))
 }
+
+/// Seed only (`attest dev seed`): performs and approves, at `at`, every run of the period
+/// starting on `period_start`, except those of controls whose reference ends in `0`, which are
+/// left overdue; the reminders of the period's runs are marked sent. Returns how many were
+/// approved.
+///
+/// # Errors
+/// On database failure.
+pub async fn seed_approve_period(
+    tx: &mut Tx,
+    tenant: TenantId,
+    period_start: Date,
+    performer: UserId,
+    reviewer: UserId,
+    at: OffsetDateTime,
+) -> Result<u64, DbError> {
+    let approved = on_tx!(tx, |conn| {
+        sqlx::query(
+            "UPDATE activity_run SET state = 'approved', result = 'effective', comment = 'Done.', \
+             performed_by = $3, performed_at = $5, reviewed_by = $4, reviewed_at = $5, updated_at = $5 \
+             WHERE tenant_id = $1 AND period_start = $2 AND control_id NOT IN \
+             (SELECT id FROM control WHERE tenant_id = $1 AND ref LIKE '%0')",
+        )
+        .bind(tenant.as_uuid())
+        .bind(period_start)
+        .bind(performer.as_uuid())
+        .bind(reviewer.as_uuid())
+        .bind(at)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected()
+    });
+    on_tx!(tx, |conn| {
+        sqlx::query(
+            "UPDATE activity_run SET reminded_before_at = $3, reminded_overdue_at = $3 \
+             WHERE tenant_id = $1 AND period_start = $2",
+        )
+        .bind(tenant.as_uuid())
+        .bind(period_start)
+        .bind(at)
+        .execute(&mut *conn)
+        .await?;
+    });
+    Ok(approved)
+}
+
+/// Seed only: links an evidence version to every approved run starting on or after `since`.
+/// Returns how many links.
+///
+/// # Errors
+/// On database failure.
+pub async fn seed_link_recent(
+    tx: &mut Tx,
+    tenant: TenantId,
+    evidence: Uuid,
+    effective: (Date, Option<Date>),
+    since: Date,
+    by: UserId,
+    now: OffsetDateTime,
+) -> Result<u64, DbError> {
+    Ok(on_tx!(tx, |conn| {
+        sqlx::query(
+            "INSERT INTO run_evidence (tenant_id, run_id, evidence_id, version, effective_from, effective_to, \
+             linked_by, linked_at) SELECT tenant_id, id, $2, 1, $3, $4, $5, $6 FROM activity_run \
+             WHERE tenant_id = $1 AND state = 'approved' AND period_start >= $7",
+        )
+        .bind(tenant.as_uuid())
+        .bind(evidence)
+        .bind(effective.0)
+        .bind(effective.1)
+        .bind(by.as_uuid())
+        .bind(now)
+        .bind(since)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected()
+    }))
+}
+
+/// Seed only: marks every control of the tenant for a recheck of its effectiveness on `today`.
+///
+/// # Errors
+/// On database failure.
+pub async fn seed_recheck_all(tx: &mut Tx, tenant: TenantId, today: Date) -> Result<u64, DbError> {
+    Ok(on_tx!(tx, |conn| {
+        sqlx::query("UPDATE control SET recheck_on = $2 WHERE tenant_id = $1")
+            .bind(tenant.as_uuid())
+            .bind(today)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected()
+    }))
+}

@@ -278,6 +278,23 @@ impl AuditLog {
         Ok(id)
     }
 
+    /// Records many events of one chain inside the caller's transaction, in order (imports and
+    /// the benchmark seed). Returns how many.
+    ///
+    /// # Errors
+    /// On database failure; the caller must then roll back.
+    pub async fn record_many_in(
+        &self,
+        tx: &mut Tx,
+        records: Vec<AuditRecord>,
+    ) -> Result<usize, AuditError> {
+        let now = self.clock.now();
+        let rows: Vec<AuditRow> = records.into_iter().map(|r| to_row(r, now)).collect();
+        let n = rows.len();
+        link_and_append(tx, rows).await?;
+        Ok(n)
+    }
+
     /// Records an event in a transaction of its own (security events with no other change,
     /// such as a refused request).
     ///

@@ -318,7 +318,7 @@ fn parse_id(text: &str) -> Result<Uuid, ControlError> {
     Uuid::parse_str(text.trim()).map_err(|_| ControlError::NotFound)
 }
 
-fn aad(id: Uuid) -> Vec<u8> {
+pub(crate) fn aad(id: Uuid) -> Vec<u8> {
     let mut a = b"control:".to_vec();
     a.extend_from_slice(id.as_bytes());
     a

@@ -28,6 +28,7 @@ pub mod operator_access;
 mod ownership;
 pub mod rich_text;
 pub mod risks;
+pub mod seed;
 pub mod sharing;
 
 /// The database handle, re-exported so the web layer can hold it without depending on the

@@ -89,3 +89,72 @@ both_backends!(the_dashboard_follows_the_programme, |backend| async move {
     );
     app.shutdown().await;
 });
+
+both_backends!(
+    dev_seed_fills_a_new_organisation_and_refuses_an_existing_one,
+    |backend| async move {
+        use attest_test_support::binary::{run_with_stdin, text};
+        let app = TestApp::start(backend).await;
+        let data = app.data_dir.path().to_str().unwrap().to_owned();
+        let seed = |tenant: &str| {
+            run_with_stdin(
+                &crate::attest_bin(),
+                &[
+                    "--data-dir",
+                    &data,
+                    "dev",
+                    "seed",
+                    "--tenant",
+                    tenant,
+                    "--manager-email",
+                    "seed@bench.test",
+                    "--controls",
+                    "40",
+                    "--runs-per-control",
+                    "4",
+                    "--audit-events",
+                    "300",
+                    "--risks",
+                    "7",
+                    "--password-stdin",
+                ],
+                &[("ATTEST_DATABASE__URL", &app.db.url)],
+                &format!("{}\n", crate::documents::PASSWORD),
+            )
+        };
+        let out = seed("Seeded Org");
+        assert!(out.status.success(), "{}", text(&out));
+        assert!(
+            text(&out).contains("40 controls, 40 activities, 160 runs"),
+            "{}",
+            text(&out)
+        );
+        assert!(!text(&out).contains(crate::documents::PASSWORD));
+        assert_eq!(crate::evidence::count(&app, "control").await, 40);
+        assert_eq!(crate::evidence::count(&app, "activity_run").await, 160);
+        assert_eq!(crate::evidence::count(&app, "risk").await, 7);
+        // Never into an organisation that exists.
+        let out = seed("Seeded Org");
+        assert!(!out.status.success());
+        assert!(text(&out).contains("exists"), "{}", text(&out));
+        assert_eq!(crate::evidence::count(&app, "control").await, 40);
+        // The seeded manager signs in and sees the programme.
+        let b = app.browser();
+        let r = crate::identity::login(&b, "seed@bench.test", crate::documents::PASSWORD).await;
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+        let v: Value = b.get_json("/api/v1/dashboard").await.json().await.unwrap();
+        let counted: i64 = v["effectiveness"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|n| n.as_i64().unwrap())
+            .sum();
+        assert_eq!(counted, 38, "{v}"); // two of the forty do not apply
+        // The audit trail is intact.
+        let report = attest_domain::audit::verify(&app.state().db, None)
+            .await
+            .unwrap();
+        assert!(report.breaks.is_empty(), "{report:?}");
+        app.shutdown().await;
+    }
+);

@@ -91,7 +91,12 @@ impl Activities {
         Ok(made)
     }
 
-    async fn recheck_tenant(&self, tenant: TenantId) -> Result<usize, ActivityError> {
+    /// Recomputes the effectiveness of a tenant's controls that time may have changed (what the
+    /// sweep does for each tenant). Returns how many.
+    ///
+    /// # Errors
+    /// On storage failure.
+    pub async fn recheck_tenant(&self, tenant: TenantId) -> Result<usize, ActivityError> {
         let today = self.today();
         let mut done = 0;
         loop {

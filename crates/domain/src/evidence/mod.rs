@@ -19,6 +19,7 @@ pub mod file_name;
 pub mod file_type;
 pub mod input;
 mod service;
+pub(crate) use service::{description_aad, link_aad};
 mod transfer;
 
 use attest_storage::StorageError;

@@ -7,6 +7,7 @@
 pub mod scales;
 
 mod service;
+pub(crate) use service::aad;
 
 pub use service::{
     Acceptance, RiskDetail, RiskError, RiskInput, RiskListRequest, RiskPage, RiskView, Risks,

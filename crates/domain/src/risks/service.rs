@@ -92,7 +92,7 @@ fn parse_id(text: &str) -> Result<Uuid, RiskError> {
     Uuid::parse_str(text.trim()).map_err(|_| RiskError::NotFound)
 }
 
-fn aad(id: Uuid) -> Vec<u8> {
+pub(crate) fn aad(id: Uuid) -> Vec<u8> {
     let mut a = b"risk:".to_vec();
     a.extend_from_slice(id.as_bytes());
     a

@@ -96,13 +96,13 @@ fn file_aad(key: &BlobKey) -> Vec<u8> {
     a
 }
 
-fn description_aad(id: Uuid) -> Vec<u8> {
+pub(crate) fn description_aad(id: Uuid) -> Vec<u8> {
     let mut a = b"evidence:".to_vec();
     a.extend_from_slice(id.as_bytes());
     a
 }
 
-fn link_aad(id: Uuid, version: i64) -> Vec<u8> {
+pub(crate) fn link_aad(id: Uuid, version: i64) -> Vec<u8> {
     let mut a = b"evidence-link:".to_vec();
     a.extend_from_slice(id.as_bytes());
     a.extend_from_slice(&version.to_be_bytes());
