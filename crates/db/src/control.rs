@@ -486,6 +486,29 @@ pub async fn soa(tx: &mut Tx, tenant: TenantId, framework: Uuid) -> Result<Vec<S
     }))
 }
 
+/// Every mapping of a framework's requirements: `(requirement, control reference)`, by
+/// reference.
+///
+/// # Errors
+/// On database failure.
+pub async fn mapped_refs(
+    tx: &mut Tx,
+    tenant: TenantId,
+    framework: Uuid,
+) -> Result<Vec<(Uuid, String)>, DbError> {
+    Ok(on_tx!(tx, |conn| {
+        sqlx::query_as(
+            "SELECT m.requirement_id, c.ref FROM control_mapping m JOIN control c ON c.id = m.control_id \
+             JOIN requirement r ON r.id = m.requirement_id \
+             WHERE m.tenant_id = $1 AND r.framework_id = $2 ORDER BY c.ref",
+        )
+        .bind(tenant.as_uuid())
+        .bind(framework)
+        .fetch_all(&mut *conn)
+        .await?
+    }))
+}
+
 /// Records whether a requirement applies, and why.
 ///
 /// # Errors

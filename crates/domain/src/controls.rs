@@ -1111,6 +1111,71 @@ impl Controls {
         ))
     }
 
+    /// A framework's statement of applicability as CSV: every current requirement, whether it
+    /// applies and why, and the references of the controls that meet it (SEC-48). Needs the
+    /// export permission; audited.
+    ///
+    /// # Errors
+    /// [`ControlError::NotFound`] or [`ControlError::Forbidden`].
+    pub async fn soa_csv(
+        &self,
+        session: &VerifiedSession,
+        framework: &str,
+        origin: Origin,
+    ) -> Result<Granted<(String, String)>, ControlError> {
+        let caller = reader(session)?;
+        let result = async {
+            let fid = parse_id(framework)?;
+            let mut tx = self.db.read_for(caller.tenant).await?;
+            let fw = frameworks_store::get(&mut tx, caller.tenant, fid)
+                .await?
+                .ok_or(ControlError::NotFound)?;
+            caller.require(Permission::Export)?;
+            let rows = store::soa(&mut tx, caller.tenant, fid).await?;
+            let refs = store::mapped_refs(&mut tx, caller.tenant, fid).await?;
+            tx.commit().await?;
+            let mut table = crate::csv_out::Table::new(&[
+                "requirement",
+                "title",
+                "applies",
+                "reason",
+                "controls",
+                "implemented controls",
+            ]);
+            for r in rows.iter().filter(|r| r.kind != "group") {
+                let controls: Vec<&str> = refs
+                    .iter()
+                    .filter(|m| m.0 == r.id)
+                    .map(|m| m.1.as_str())
+                    .collect();
+                let applies = r.applicable.unwrap_or(true);
+                table.row(&[
+                    &r.label,
+                    &r.title,
+                    if applies { "yes" } else { "no" },
+                    r.reason.as_deref().unwrap_or_default(),
+                    &controls.join(" "),
+                    &r.implemented.to_string(),
+                ]);
+            }
+            self.audit
+                .record_read(
+                    Self::record(&caller, "framework.soa_export", origin)
+                        .object(crate::frameworks::KIND, fid)
+                        .details(serde_json::json!({ "rows": table.rows() })),
+                )
+                .await?;
+            Ok((fw.title, table.finish()))
+        }
+        .await;
+        match result {
+            Ok(x) => Ok(Granted::new(x)),
+            Err(e) => Err(self
+                .denied(&caller, framework, "soa_export", e, origin)
+                .await),
+        }
+    }
+
     /// Records whether a requirement of a framework applies (compliance managers and above);
     /// a requirement that does not apply needs a reason. `applicable` is required; it is an
     /// option so that a missing answer is refused only once the requirement is known to exist.

@@ -400,6 +400,12 @@ pub const OPERATIONS: &[Operation] = &[
         200
     ),
     op!(
+        "GET",
+        "/api/v1/frameworks/{id}/soa.csv",
+        "The statement of applicability as CSV (requirement, title, applies, reason, controls), formulas neutralised; audited.",
+        200
+    ),
+    op!(
         "PUT",
         "/api/v1/frameworks/{id}/soa/{req}",
         "Record whether a requirement applies; one that does not needs a reason. Audited.",

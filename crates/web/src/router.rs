@@ -696,6 +696,16 @@ pub const ROUTES: &[Route] = &[
         methods: || get(controls::soa_show),
     },
     Route {
+        path: "/frameworks/{id}/soa.csv",
+        access: Access::Needs(Permission::Export),
+        methods: || get(controls::soa_csv),
+    },
+    Route {
+        path: "/api/v1/frameworks/{id}/soa.csv",
+        access: Access::Needs(Permission::Export),
+        methods: || get(controls::soa_csv),
+    },
+    Route {
         path: "/frameworks/{id}/soa/{req}",
         access: Access::Needs(Permission::ManageContent),
         methods: || post(controls::soa_form),

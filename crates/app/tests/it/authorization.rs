@@ -624,6 +624,8 @@ const MATRIX: &[(&str, &str, &str)] = &[
     // so the contributor is not its owner; `{req}` names no mapping. Controls are never
     // shared: externals see none.
     ("GET", "/frameworks/{id}/soa", "YYYYYNUN"),
+    ("GET", "/frameworks/{id}/soa.csv", "YYYYYFUN"),
+    ("GET", "/api/v1/frameworks/{id}/soa.csv", "YYYYYFUN"),
     ("POST", "/frameworks/{id}/soa/{req}", "YYYFFFUN"),
     ("GET", "/api/v1/frameworks/{id}/soa", "YYYYYNUN"),
     ("PUT", "/api/v1/frameworks/{id}/soa/{req}", "YYYFFFUN"),

@@ -624,6 +624,29 @@ both_backends!(
         assert_eq!(withdrawn, [false, true]);
         let (_, v) = json_of(&mona, "/api/v1/frameworks").await;
         assert_eq!(coverage(&v), (3, 2, 1));
+        // The statement of applicability exports as CSV.
+        let csv = aude
+            .get(&format!("/frameworks/{fw}/soa.csv"))
+            .await
+            .text()
+            .await
+            .unwrap();
+        let lines: Vec<&str> = csv.lines().collect();
+        assert_eq!(
+            lines[0],
+            "\"requirement\",\"title\",\"applies\",\"reason\",\"controls\",\"implemented controls\""
+        );
+        assert_eq!(lines.len(), 4, "{csv}"); // three current requirements
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.starts_with("\"A.1\",\"Accounts\",\"yes\",\"\",\"CTL-1\",\"0\"")),
+            "{csv}"
+        );
+        assert_eq!(
+            audit_count(&app, "framework.soa_export", "success").await,
+            1
+        );
         // The pages show it.
         let page = mona
             .get(&format!("/frameworks/{fw}/soa"))

@@ -886,6 +886,29 @@ pub async fn soa_show(
     soa_page(&state, &ctx, &session, &id, StatusCode::OK, Vec::new()).await
 }
 
+/// `GET /frameworks/{id}/soa.csv` and `GET /api/v1/frameworks/{id}/soa.csv`: the statement of
+/// applicability as CSV (SEC-48).
+///
+/// # Errors
+/// 404 or 403.
+pub async fn soa_csv(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<RequestContext>,
+    SignedIn(session): SignedIn,
+    Path(id): Path<String>,
+) -> Result<Response, AppError> {
+    match state.controls.soa_csv(&session, &id, origin(&ctx)).await {
+        Ok(x) => {
+            let (_, csv) = x.into_inner();
+            Ok(tagged(
+                crate::routes::csv_attachment(csv, "statement-of-applicability.csv"),
+                &session,
+            ))
+        }
+        Err(e) => failure(e, &ctx, Format::Json),
+    }
+}
+
 /// Whether a requirement applies, and why not.
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
