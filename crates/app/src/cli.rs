@@ -111,12 +111,13 @@ pub enum CatalogAction {
         /// The tenant's name.
         #[arg(long)]
         tenant: String,
-        /// The framework's title (CSV files only; OSCAL catalogs name themselves).
+        /// The framework's title (CSV files; YAML files that do not name one; OSCAL catalogs
+        /// name themselves).
         #[arg(long)]
         title: Option<String>,
-        /// The framework's version (CSV files only).
-        #[arg(long, default_value = "1")]
-        version: String,
+        /// The framework's version (CSV and YAML files; default: the file's, or 1).
+        #[arg(long)]
+        version: Option<String>,
     },
 }
 

@@ -165,25 +165,34 @@ async fn catalog(cfg: &Config, action: CatalogAction) -> ExitCode {
                 Ok(b) => b,
                 Err(e) => return fail(EXIT_CONFIG, format!("{}: {e}", path.display())),
             };
-            let is_csv = path
+            let extension = path
                 .extension()
                 .and_then(|e| e.to_str())
-                .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
-            if is_csv {
-                let Some(title) = title else {
-                    return fail(EXIT_CONFIG, "--title: a CSV framework needs a title");
-                };
-                ImportSource::Csv {
-                    bytes,
-                    title,
-                    version,
-                    file_name: path
-                        .file_name()
-                        .map(|n| n.to_string_lossy().into_owned())
-                        .unwrap_or_default(),
+                .map(str::to_ascii_lowercase)
+                .unwrap_or_default();
+            let file_name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            match extension.as_str() {
+                "csv" => {
+                    let Some(title) = title else {
+                        return fail(EXIT_CONFIG, "--title: a CSV framework needs a title");
+                    };
+                    ImportSource::Csv {
+                        bytes,
+                        title,
+                        version: version.unwrap_or_else(|| "1".to_owned()),
+                        file_name,
+                    }
                 }
-            } else {
-                ImportSource::Oscal(bytes)
+                "yaml" | "yml" => ImportSource::Yaml {
+                    bytes,
+                    title: title.unwrap_or_default(),
+                    version: version.unwrap_or_default(),
+                    file_name,
+                },
+                _ => ImportSource::Oscal(bytes),
             }
         }
         (None, None) => return fail(EXIT_CONFIG, "name a file or --baseline"),

@@ -83,6 +83,18 @@ pub enum ImportSource {
         /// The file's name, for provenance.
         file_name: String,
     },
+    /// A YAML file (the CSV rows under `requirements`); an empty title or version is taken
+    /// from the file.
+    Yaml {
+        /// The file.
+        bytes: Vec<u8>,
+        /// The framework's title, or empty.
+        title: String,
+        /// Its version, or empty.
+        version: String,
+        /// The file's name, for provenance.
+        file_name: String,
+    },
 }
 
 impl ImportSource {
@@ -91,6 +103,7 @@ impl ImportSource {
             Self::Baseline(_) => "baseline",
             Self::Oscal(_) => "oscal",
             Self::Csv { .. } => "csv",
+            Self::Yaml { .. } => "yaml",
         }
     }
 
@@ -113,6 +126,12 @@ impl ImportSource {
                 }
                 catalog::csv::import(&bytes, &title, &version, &file_name)
             }
+            Self::Yaml {
+                bytes,
+                title,
+                version,
+                file_name,
+            } => catalog::yaml::import(&bytes, &title, &version, &file_name),
         })
         .await
         .map_err(|e| CatalogError::TooLarge(format!("the import failed: {e}")))?;

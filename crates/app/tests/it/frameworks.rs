@@ -277,6 +277,85 @@ both_backends!(
     }
 );
 
+/// A billion laughs in YAML: nine levels, each aliasing the one before ten times.
+fn yaml_bomb() -> Vec<u8> {
+    let mut bomb = String::from("a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
+    for i in 1..10 {
+        let prev = format!("*a{}", i - 1);
+        bomb.push_str(&format!(
+            "a{i}: &a{i} [{}]\n",
+            [prev.as_str(); 10].join(", ")
+        ));
+    }
+    bomb.push_str("requirements: []\n");
+    bomb.into_bytes()
+}
+
+const V1_YAML: &str = "title: Our ISMS
+version: 2026
+requirements:
+  - {id: A.5, title: Organizational controls}
+  - id: A.5.1
+    title: Policies for information security
+    text: Policies shall be defined, approved and published.
+    parent: A.5
+  - {id: A.5.2, title: Roles and responsibilities, text: Roles shall be defined., parent: A.5}
+";
+
+both_backends!(
+    a_yaml_framework_imports_with_its_own_title_and_takes_newer_versions,
+    |backend| async move {
+        let app = TestApp::start(backend).await;
+        let mona = person(&app, TENANT, "mona@northwind.test", Role::Manager).await;
+        let (s, v) = import(
+            &mona,
+            "/api/v1/frameworks",
+            &[],
+            Some(("isms.yaml", V1_YAML.as_bytes())),
+        )
+        .await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+        let id = v["id"].as_str().unwrap().to_owned();
+        let detail: Value = mona
+            .get_json(&format!("/api/v1/frameworks/{id}"))
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(detail["title"], "Our ISMS");
+        assert_eq!(detail["version"], "2026");
+        assert_eq!(detail["source"], "yaml");
+        assert_eq!(detail["provenance"]["file"], "isms.yaml");
+        assert_eq!(kinds(&detail, "requirement"), 2);
+        assert_eq!(kinds(&detail, "group"), 1);
+        let v2 = V1_YAML.replace("version: 2026", "version: 2027").replace(
+            "Roles shall be defined.",
+            "Roles shall be defined and allocated.",
+        );
+        let (s, changes) = import(
+            &mona,
+            &format!("/api/v1/frameworks/{id}/versions"),
+            &[("format", "yaml")],
+            Some(("isms-2027.txt", v2.as_bytes())),
+        )
+        .await;
+        assert_eq!(s, StatusCode::CREATED, "{changes}");
+        assert_eq!(changes["changed"], serde_json::json!(["A.5.2"]));
+        // The format field names only known formats.
+        let (s, v) = import(
+            &mona,
+            "/api/v1/frameworks",
+            &[("format", "toml")],
+            Some(("isms.toml", b"x = 1")),
+        )
+        .await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+        assert!(v.to_string().contains("oscal, csv or yaml"), "{v}");
+        assert_eq!(count(&app, "framework").await, 1);
+        app.shutdown().await;
+    }
+);
+
 both_backends!(
     hostile_catalogues_are_refused_naming_the_place_and_nothing_is_imported,
     |backend| async move {
@@ -306,6 +385,17 @@ both_backends!(
             ("loop.csv", b"id,title,text,parent\na,A,x,b\nb,B,y,a\n".to_vec(), "line 2"),
             ("orphan.csv", b"id,title,text,parent\na,A,x,\nb,B,y,nowhere\n".to_vec(), "line 3"),
             ("columns.csv", b"id,title,colour\na,A,red\n".to_vec(), "unknown column"),
+            (
+                "colour.yaml",
+                b"requirements:\n  - id: a\n    title: A\n    colour: red\n".to_vec(),
+                "line 4: unknown field `colour`",
+            ),
+            (
+                "loop.yml",
+                b"requirements:\n  - {id: a, title: A, parent: b}\n  - {id: b, title: B, parent: a}\n".to_vec(),
+                "line 2",
+            ),
+            ("bomb.yaml", yaml_bomb(), "line"),
         ];
         for (name, bytes, says) in cases {
             let (s, v) = import(
@@ -518,6 +608,24 @@ fn the_cli_imports_a_file_or_a_baseline_into_a_tenant_and_refuses_bad_files() {
     );
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out).contains("line 3"), "{}", text(&out));
+    // YAML names its own title and version.
+    let own = dir.path().join("isms.yml");
+    std::fs::write(&own, V1_YAML).unwrap();
+    let out = run(
+        &bin,
+        &[
+            "--data-dir",
+            d,
+            "catalog",
+            "import",
+            own.to_str().unwrap(),
+            "--tenant",
+            "Northwind Trading",
+        ],
+        &[],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("2 requirements"), "{}", text(&out));
     let out = run(
         &bin,
         &[

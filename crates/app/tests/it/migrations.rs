@@ -147,3 +147,99 @@ async fn exec_owner(db: &TestDb, sql: &'static str) {
         }
     }
 }
+
+both_backends!(
+    widening_the_framework_source_keeps_frameworks_and_their_requirements,
+    |backend| async move {
+        let dir = tempfile::tempdir().unwrap();
+        let db = TestDb::create(backend, dir.path()).await;
+        let owner = owner_db(&db).await;
+        let all = migrate::shipped(owner.engine());
+        let before: Vec<MigrationSpec> = all.iter().filter(|m| m.version < 15).cloned().collect();
+        migrate::run_set(&owner, &before).await.unwrap();
+        // A framework and its requirement imported before YAML existed.
+        let (t, f, r) = match backend {
+            Backend::Sqlite => (
+                "x'00000000000000000000000000000001'",
+                "x'00000000000000000000000000000002'",
+                "x'00000000000000000000000000000003'",
+            ),
+            Backend::Postgres => (
+                "'00000000-0000-0000-0000-000000000001'",
+                "'00000000-0000-0000-0000-000000000002'",
+                "'00000000-0000-0000-0000-000000000003'",
+            ),
+        };
+        let now = match backend {
+            Backend::Sqlite => "'2026-12-01T00:00:00Z'",
+            Backend::Postgres => "now()",
+        };
+        // PostgreSQL's row-level security applies to the owner too: name the tenant.
+        let scope = match backend {
+            Backend::Sqlite => "",
+            Backend::Postgres => "SET app.tenant_id = '00000000-0000-0000-0000-000000000001'; ",
+        };
+        let leak = |sql: String| -> &'static str { Box::leak(sql.into_boxed_str()) };
+        let seed = format!(
+            "{scope}INSERT INTO tenant (id, name, created_at) VALUES ({t}, 'Northwind', {now}); \
+             INSERT INTO framework (id, tenant_id, title, version, source, provenance, requirement_count, created_at, updated_at) \
+             VALUES ({f}, {t}, 'ISMS', '1', 'csv', '{{}}', 1, {now}, {now}); \
+             INSERT INTO requirement (id, tenant_id, framework_id, ref, kind, label, title, statement, guidance, position, depth) \
+             VALUES ({r}, {t}, {f}, 'A.1', 'requirement', 'A.1', 'Accounts', 'x', '', 0, 0);"
+        );
+        exec_owner(&db, leak(seed)).await;
+        let applied = migrate::run(&owner).await.unwrap();
+        assert!(applied.iter().any(|m| m.label() == "0015_yaml_frameworks"));
+        assert!(table_exists(&db, "requirement").await);
+        let rows: Vec<(String, i64)> = match backend {
+            Backend::Sqlite => {
+                use sqlx::Connection as _;
+                let mut c = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
+                sqlx::query_as("SELECT f.source, (SELECT count(*) FROM requirement r WHERE r.framework_id = f.id) FROM framework f")
+                    .fetch_all(&mut c)
+                    .await
+                    .unwrap()
+            }
+            Backend::Postgres => {
+                use sqlx::Connection as _;
+                use sqlx::Executor as _;
+                let mut c = sqlx::PgConnection::connect(&db.owner_url).await.unwrap();
+                c.execute(scope).await.unwrap();
+                sqlx::query_as("SELECT f.source, (SELECT count(*) FROM requirement r WHERE r.framework_id = f.id) FROM framework f")
+                    .fetch_all(&mut c)
+                    .await
+                    .unwrap()
+            }
+        };
+        assert_eq!(rows, [("csv".to_owned(), 1)], "nothing cascaded away");
+        // The wider check takes YAML and still refuses what is not a source.
+        exec_owner(
+            &db,
+            leak(format!("{scope}UPDATE framework SET source = 'yaml'")),
+        )
+        .await;
+        assert!(
+            try_exec_owner(
+                &db,
+                leak(format!("{scope}UPDATE framework SET source = 'xml'"))
+            )
+            .await
+            .is_err()
+        );
+        owner.close().await;
+    }
+);
+
+async fn try_exec_owner(db: &TestDb, sql: &'static str) -> Result<(), sqlx::Error> {
+    use sqlx::{Connection as _, Executor as _};
+    match db.backend {
+        Backend::Sqlite => {
+            let mut c = sqlx::SqliteConnection::connect(&db.url).await?;
+            c.execute(sql).await.map(|_| ())
+        }
+        Backend::Postgres => {
+            let mut c = sqlx::PgConnection::connect(&db.owner_url).await?;
+            c.execute(sql).await.map(|_| ())
+        }
+    }
+}

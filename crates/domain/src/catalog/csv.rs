@@ -12,22 +12,13 @@
 
 use std::collections::HashMap;
 
-use super::tree::{Catalog, CatalogError, Node, NodeKind};
+use super::rows::Row;
+use super::tree::{Catalog, CatalogError};
 
 /// The largest CSV file accepted, bytes.
 pub const MAX_BYTES: usize = 16 * 1024 * 1024;
 
 const COLUMNS: [&str; 6] = ["id", "title", "text", "parent", "guidance", "label"];
-
-struct Row {
-    line: usize,
-    id: String,
-    title: String,
-    text: String,
-    parent: Option<String>,
-    guidance: String,
-    label: String,
-}
 
 /// Reads a CSV framework named `title`, version `version`, from the file `file_name`.
 ///
@@ -40,24 +31,10 @@ pub fn import(
     version: &str,
     file_name: &str,
 ) -> Result<Catalog, CatalogError> {
-    if bytes.len() > MAX_BYTES {
-        return Err(CatalogError::TooLarge(format!(
-            "the file is larger than {} MB",
-            MAX_BYTES / (1024 * 1024)
-        )));
-    }
-    let text =
-        std::str::from_utf8(bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes)).map_err(|e| {
-            let line = bytes[..e.valid_up_to()]
-                .iter()
-                .filter(|b| **b == b'\n')
-                .count()
-                + 1;
-            CatalogError::Csv {
-                line,
-                message: "is not UTF-8 text".to_owned(),
-            }
-        })?;
+    let text = super::rows::decode(bytes, MAX_BYTES, &|line, message| CatalogError::Csv {
+        line,
+        message,
+    })?;
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
         .flexible(false)
@@ -144,105 +121,11 @@ pub fn import(
             )));
         }
     }
-    let mut by_id: HashMap<&str, usize> = HashMap::with_capacity(rows.len());
-    for (i, r) in rows.iter().enumerate() {
-        if by_id.insert(r.id.as_str(), i).is_some() {
-            return Err(CatalogError::Csv {
-                line: r.line,
-                message: format!("the id {} is used twice", r.id),
-            });
-        }
-    }
-    let mut children: Vec<Vec<usize>> = vec![Vec::new(); rows.len()];
-    let mut roots = Vec::new();
-    for (i, r) in rows.iter().enumerate() {
-        match &r.parent {
-            None => roots.push(i),
-            Some(p) if *p == r.id => {
-                return Err(CatalogError::Csv {
-                    line: r.line,
-                    message: format!("{} names itself as its parent", r.id),
-                });
-            }
-            Some(p) => match by_id.get(p.as_str()) {
-                Some(&pi) => children[pi].push(i),
-                None => {
-                    return Err(CatalogError::Csv {
-                        line: r.line,
-                        message: format!("the parent {p} is not an id of this file"),
-                    });
-                }
-            },
-        }
-    }
-    // Parents first, in file order; rows never reached from a root sit in a loop.
-    let mut order = Vec::with_capacity(rows.len());
-    let mut new_index = vec![usize::MAX; rows.len()];
-    let mut stack: Vec<(usize, Option<usize>)> = roots.iter().rev().map(|r| (*r, None)).collect();
-    let mut nodes = Vec::with_capacity(rows.len());
-    while let Some((i, parent)) = stack.pop() {
-        new_index[i] = nodes.len();
-        order.push(i);
-        let r = &rows[i];
-        let kind = if r.text.is_empty() && !children[i].is_empty() {
-            NodeKind::Group
-        } else {
-            NodeKind::Requirement
-        };
-        nodes.push(Node {
-            id: r.id.clone(),
-            parent,
-            kind,
-            label: r.label.clone(),
-            title: r.title.clone(),
-            statement: r.text.clone(),
-            guidance: r.guidance.clone(),
-        });
-        for &c in children[i].iter().rev() {
-            stack.push((c, Some(new_index[i])));
-        }
-    }
-    if let Some(r) = rows
-        .iter()
-        .enumerate()
-        .find(|(i, _)| new_index[*i] == usize::MAX)
-        .map(|(_, r)| r)
-    {
-        return Err(CatalogError::Csv {
-            line: r.line,
-            message: format!("{} is part of a loop of parents", r.id),
-        });
-    }
-    for n in &nodes {
-        if n.title.is_empty() {
-            let line = rows[by_id[n.id.as_str()]].line;
-            return Err(CatalogError::Csv {
-                line,
-                message: format!("{} has no title", n.id),
-            });
-        }
-    }
-    let catalog = Catalog {
-        title: title.trim().to_owned(),
-        version: version.trim().to_owned(),
-        oscal_uuid: None,
-        provenance: serde_json::json!({ "format": "csv", "file": file_name }),
-        nodes,
-    };
-    catalog.validate().map_err(|e| match e {
-        CatalogError::Invalid { at, message } => {
-            let line = at
-                .split_whitespace()
-                .nth(1)
-                .map(|id| id.trim_end_matches(','))
-                .and_then(|id| by_id.get(id))
-                .map_or(0, |i| rows[*i].line);
-            CatalogError::Csv {
-                line,
-                message: format!("{at}: {message}"),
-            }
-        }
-        e => e,
-    })?;
-    Ok(catalog)
+    super::rows::build(
+        rows,
+        title,
+        version,
+        serde_json::json!({ "format": "csv", "file": file_name }),
+        &|line, message| CatalogError::Csv { line, message },
+    )
 }

@@ -4,11 +4,15 @@
 //!   versions.
 //! - [`oscal`]: NIST OSCAL catalogs (JSON), in and out.
 //! - [`csv`]: a tenant's own or licensed framework as CSV (`id,title,text,parent`).
+//! - [`yaml`]: the same rows as YAML, under `requirements`, with an optional title and version.
+//! - `rows`: what the two tabular formats share, rows rebuilt into a tree.
 //! - [`Baseline`]: the NIST SP 800-53 rev5 baselines shipped in the binary.
 
 pub mod csv;
 pub mod oscal;
+mod rows;
 pub mod tree;
+pub mod yaml;
 
 pub use tree::{Catalog, CatalogError, Changes, Node, NodeKind};
 

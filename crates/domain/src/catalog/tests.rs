@@ -235,3 +235,170 @@ fn versions_are_compared_by_id() {
     assert_eq!(c.changed, ["A.5.2"]);
     assert!(tree::compare(&old.rows(), &old).is_empty());
 }
+
+const OWN_YAML: &str = "# Our ISMS, as YAML
+title: Our ISMS
+version: 2026
+requirements:
+  - id: A.5
+    title: Organizational controls
+  - id: A.5.1
+    title: Policies for information security
+    text: Policies shall be defined, approved and published.
+    parent: A.5
+  - id: A.5.2
+    title: Roles and responsibilities
+    text: Roles shall be defined.
+    parent: A.5
+  - id: A.6
+    title: People controls
+  - id: A.6.1
+    title: Screening
+    text: Background checks shall be done.
+    parent: A.6
+";
+
+#[test]
+fn a_yaml_framework_is_the_same_tree_as_its_csv_twin() {
+    let y = yaml::import(OWN_YAML.as_bytes(), "", "", "isms.yaml").unwrap();
+    let c = csv::import(OWN.as_bytes(), "Our ISMS", "2026", "isms.csv").unwrap();
+    assert_eq!(y.rows(), c.rows());
+    assert_eq!((y.title.as_str(), y.version.as_str()), ("Our ISMS", "2026"));
+    assert_eq!(y.provenance["format"], "yaml");
+    // The title and version given with the upload win over the file's.
+    let y = yaml::import(OWN_YAML.as_bytes(), "ISMS", "7", "isms.yaml").unwrap();
+    assert_eq!((y.title.as_str(), y.version.as_str()), ("ISMS", "7"));
+    // Numbers as ids are text, as written.
+    let y = yaml::import(
+        b"title: T\nrequirements:\n  - {id: 1.10, title: One}\n  - {id: 2, title: Two, parent: 1.10}\n",
+        "",
+        "",
+        "f.yaml",
+    )
+    .unwrap();
+    assert_eq!(y.nodes[0].id, "1.10");
+    assert_eq!(y.nodes[1].parent, Some(0));
+    assert_eq!(y.version, "1");
+}
+
+#[test]
+fn hostile_yaml_is_refused_naming_the_line() {
+    let line_of = |text: &str| match yaml::import(text.as_bytes(), "T", "1", "f.yaml") {
+        Err(CatalogError::Yaml { line, message }) => (line, message),
+        other => panic!("{text}: {other:?}"),
+    };
+    let head = "requirements:\n";
+    // A key that is not part of the format, at its line.
+    let (line, message) = line_of(&format!("{head}  - id: a\n    title: A\n    colour: red\n"));
+    assert_eq!(line, 4, "{message}");
+    assert!(message.contains("colour"), "{message}");
+    // Wrong types: a list where text belongs, a mapping for the requirements.
+    assert_eq!(
+        line_of(&format!("{head}  - id: a\n    title: [A, B]\n")).0,
+        3
+    );
+    assert!(line_of("requirements: {a: 1}\n").0 >= 1);
+    // Duplicate ids, a loop of parents, a parent that is not there, no title, no id.
+    assert_eq!(
+        line_of(&format!(
+            "{head}  - {{id: a, title: A}}\n  - {{id: a, title: B}}\n"
+        ))
+        .0,
+        3
+    );
+    assert_eq!(
+        line_of(&format!(
+            "{head}  - {{id: a, title: A, parent: b}}\n  - {{id: b, title: B, parent: a}}\n"
+        ))
+        .0,
+        2
+    );
+    assert_eq!(
+        line_of(&format!("{head}  - {{id: a, title: A, parent: z}}\n")).0,
+        2
+    );
+    assert_eq!(line_of(&format!("{head}  - {{id: a, text: x}}\n")).0, 2);
+    assert_eq!(line_of(&format!("{head}  - {{id: '', title: A}}\n")).0, 2);
+    // A duplicate key in one entry.
+    let (line, message) = line_of(&format!("{head}  - id: a\n    title: A\n    title: B\n"));
+    assert_eq!(line, 4);
+    assert_eq!(message, "duplicate mapping key: title");
+    // Control characters in a title.
+    assert_eq!(
+        line_of(&format!("{head}  - {{id: a, title: \"A\\a\"}}\n")).0,
+        2
+    );
+    // Not YAML at all; not UTF-8.
+    assert!(matches!(
+        yaml::import(b"requirements: [\n", "T", "1", "f"),
+        Err(CatalogError::Yaml { .. })
+    ));
+    assert!(matches!(
+        yaml::import(b"requirements:\n  - id: \xff\n", "T", "1", "f"),
+        Err(CatalogError::Yaml { line: 2, .. })
+    ));
+    // No title anywhere.
+    assert!(matches!(
+        yaml::import(b"requirements:\n  - {id: a, title: A}\n", "", "", "f"),
+        Err(CatalogError::Invalid { .. })
+    ));
+}
+
+#[test]
+fn yaml_bombs_and_tags_are_refused_before_they_cost_anything() {
+    // A billion laughs: each level aliases the one before ten times.
+    let mut bomb = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+    for i in 1..10 {
+        let prev = format!("*a{}", i - 1);
+        let list = [prev.as_str(); 10].join(", ");
+        bomb.push_str(&format!("a{i}: &a{i} [{list}]\n"));
+    }
+    bomb.push_str("requirements: []\n");
+    let started = std::time::Instant::now();
+    assert!(matches!(
+        yaml::import(bomb.as_bytes(), "T", "1", "f"),
+        Err(CatalogError::Yaml { .. })
+    ));
+    // Not a timing assertion on speed, a guard against an exponential expansion: a bomb
+    // that expanded would run for minutes and take gigabytes.
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+    // Aliases inside an entry are expanded only within the budget.
+    let mut many = String::from("requirements:\n  - &r {id: a, title: A}\n");
+    for _ in 0..200 {
+        many.push_str("  - *r\n");
+    }
+    assert!(matches!(
+        yaml::import(many.as_bytes(), "T", "1", "f"),
+        Err(CatalogError::Yaml { .. })
+    ));
+    // Deep nesting.
+    let deep = format!("requirements: {}{}\n", "[".repeat(5000), "]".repeat(5000));
+    assert!(matches!(
+        yaml::import(deep.as_bytes(), "T", "1", "f"),
+        Err(CatalogError::Yaml { .. })
+    ));
+    // Tags instantiate nothing; a tagged value is just refused or read as text.
+    let tagged = yaml::import(
+        b"requirements:\n  - {id: a, title: !!python/object:os.system echo}\n",
+        "T",
+        "1",
+        "f",
+    );
+    if let Ok(c) = tagged {
+        assert_eq!(c.nodes[0].title, "echo");
+    }
+    // Several documents in one file.
+    assert!(matches!(
+        yaml::import(b"requirements: []\n---\nrequirements: []\n", "T", "1", "f"),
+        Err(CatalogError::Yaml { .. })
+    ));
+    // Entity-looking text is just text.
+    let c = yaml::import(
+        b"requirements:\n  - {id: a, title: A, text: \"&lt;script&gt; <!ENTITY x 'y'>\"}\n",
+        "T",
+        "1",
+        "f",
+    )
+    .unwrap();
+    assert_eq!(c.nodes[0].statement, "&lt;script&gt; <!ENTITY x 'y'>");
+}

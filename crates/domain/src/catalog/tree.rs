@@ -127,6 +127,14 @@ pub enum CatalogError {
         /// What is wrong.
         message: String,
     },
+    /// A YAML file, or one of its entries, is wrong.
+    #[error("line {line}: {message}")]
+    Yaml {
+        /// 1-based line (0 when the parser could not tell).
+        line: usize,
+        /// What is wrong.
+        message: String,
+    },
     /// A node is wrong (a field missing, too long, or with control characters).
     #[error("{at}: {message}")]
     Invalid {

@@ -209,17 +209,23 @@ fn source_of(u: Upload) -> Result<ImportSource, FrameworkError> {
             .map(ImportSource::Baseline)
             .ok_or_else(|| invalid("baseline", "Choose the low, moderate or high baseline.")),
         ("", Some((name, bytes))) => {
-            let csv = match u.format.trim() {
-                "csv" => true,
-                "oscal" => false,
-                "" => std::path::Path::new(&name)
-                    .extension()
-                    .and_then(|e| e.to_str())
-                    .is_some_and(|e| e.eq_ignore_ascii_case("csv")),
-                _ => return Err(invalid("format", "The format is oscal or csv.")),
+            let extension = std::path::Path::new(&name)
+                .extension()
+                .and_then(|e| e.to_str())
+                .map(str::to_ascii_lowercase)
+                .unwrap_or_default();
+            let format = match u.format.trim() {
+                "" => match extension.as_str() {
+                    "csv" => "csv",
+                    "yaml" | "yml" => "yaml",
+                    _ => "oscal",
+                },
+                f @ ("csv" | "yaml" | "oscal") => f,
+                _ => return Err(invalid("format", "The format is oscal, csv or yaml.")),
             };
-            Ok(if csv {
-                ImportSource::Csv {
+            let file_name = attest_domain::evidence::file_name::display_name(&name);
+            Ok(match format {
+                "csv" => ImportSource::Csv {
                     bytes,
                     title: u.title,
                     version: if u.version.trim().is_empty() {
@@ -227,10 +233,15 @@ fn source_of(u: Upload) -> Result<ImportSource, FrameworkError> {
                     } else {
                         u.version
                     },
-                    file_name: attest_domain::evidence::file_name::display_name(&name),
-                }
-            } else {
-                ImportSource::Oscal(bytes)
+                    file_name,
+                },
+                "yaml" => ImportSource::Yaml {
+                    bytes,
+                    title: u.title,
+                    version: u.version,
+                    file_name,
+                },
+                _ => ImportSource::Oscal(bytes),
             })
         }
         (_, Some(_)) => Err(invalid(
