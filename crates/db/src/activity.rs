@@ -717,7 +717,7 @@ pub async fn evidence_facts_of(
         sqlx::query_as(
             "SELECT l.run_id, l.effective_from, l.effective_to FROM run_evidence l \
              JOIN activity_run r ON r.id = l.run_id \
-             WHERE l.tenant_id = $1 AND r.control_id = $2 AND r.due_on >= $3",
+             WHERE l.tenant_id = $1 AND r.tenant_id = $1 AND r.control_id = $2 AND r.due_on >= $3",
         )
         .bind(tenant.as_uuid())
         .bind(control)
@@ -932,40 +932,52 @@ pub async fn list_runs(
     tenant: TenantId,
     q: &RunQuery,
 ) -> Result<Vec<RunRow>, DbError> {
-    let (states, overdue_on): (&[&str], Option<Date>) = match q.filter {
-        RunFilter::Open => (&["scheduled", "submitted", "returned"], None),
-        RunFilter::Overdue(d) => (&["scheduled", "submitted", "returned"], Some(d)),
-        RunFilter::AwaitingReview => (&["submitted"], None),
-        RunFilter::Approved => (&["approved"], None),
-        RunFilter::All => (&["scheduled", "submitted", "returned", "approved"], None),
+    // One literal statement per state filter and page kind, so the planner sees the condition
+    // itself: `state <> 'approved'` is the predicate of the partial index `activity_run_open`,
+    // the others walk `activity_run_by_due` in (due date, id) order, and a later page starts
+    // at the cursor's row value instead of filtering its way there.
+    macro_rules! runs_where {
+        ($state:literal, $after:literal) => {
+            concat!(
+                select_run!(),
+                "WHERE r.tenant_id = $1 AND ",
+                $state,
+                " AND ($2 IS NULL OR r.due_on < $2) AND ($3 IS NULL OR a.performer_id = $3) \
+                 AND ($4 IS NULL OR a.reviewer_id = $4) AND ($5 IS NULL OR r.control_id = $5) \
+                 AND ($6 IS NULL OR r.due_on <= $6) ",
+                $after,
+                " ORDER BY r.due_on, r.id LIMIT $9"
+            )
+        };
+        ($state:literal) => {
+            if q.after.is_some() {
+                runs_where!($state, "AND (r.due_on, r.id) > ($7, $8)")
+            } else {
+                runs_where!($state, "AND $7 IS NULL AND $8 IS NULL")
+            }
+        };
+    }
+    let (sql, overdue_on): (&'static str, Option<Date>) = match q.filter {
+        RunFilter::Open => (runs_where!("r.state <> 'approved'"), None),
+        RunFilter::Overdue(d) => (runs_where!("r.state <> 'approved'"), Some(d)),
+        RunFilter::AwaitingReview => (runs_where!("r.state = 'submitted'"), None),
+        RunFilter::Approved => (runs_where!("r.state = 'approved'"), None),
+        RunFilter::All => (runs_where!("r.state IS NOT NULL"), None),
     };
-    let state = |n: usize| states.get(n).copied().unwrap_or("");
     let (after_due, after_id) = q.after.map_or((None, None), |(d, i)| (Some(d), Some(i)));
     Ok(on_tx!(tx, |conn| {
-        sqlx::query_as(concat!(
-            select_run!(),
-            "WHERE r.tenant_id = $1 AND r.state IN ($2, $3, $4, $5) \
-             AND ($6 IS NULL OR r.due_on < $6) AND ($7 IS NULL OR a.performer_id = $7) \
-             AND ($8 IS NULL OR a.reviewer_id = $8) AND ($9 IS NULL OR r.control_id = $9) \
-             AND ($10 IS NULL OR r.due_on <= $10) \
-             AND ($11 IS NULL OR r.due_on > $11 OR (r.due_on = $11 AND r.id > $12)) \
-             ORDER BY r.due_on, r.id LIMIT $13"
-        ))
-        .bind(tenant.as_uuid())
-        .bind(state(0))
-        .bind(state(1))
-        .bind(state(2))
-        .bind(state(3))
-        .bind(overdue_on)
-        .bind(q.performer)
-        .bind(q.reviewer)
-        .bind(q.control)
-        .bind(q.due_until)
-        .bind(after_due)
-        .bind(after_id)
-        .bind(q.limit)
-        .fetch_all(&mut *conn)
-        .await?
+        sqlx::query_as(sql)
+            .bind(tenant.as_uuid())
+            .bind(overdue_on)
+            .bind(q.performer)
+            .bind(q.reviewer)
+            .bind(q.control)
+            .bind(q.due_until)
+            .bind(after_due)
+            .bind(after_id)
+            .bind(q.limit)
+            .fetch_all(&mut *conn)
+            .await?
     }))
 }
 

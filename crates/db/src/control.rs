@@ -231,79 +231,86 @@ pub async fn list(
     tenant: TenantId,
     q: &ControlQuery<'_>,
 ) -> Result<Vec<ControlRow>, DbError> {
+    // Keyset pages: the first page names no cursor; later ones compare the row value
+    // (key, id) with the cursor's, which both engines answer from the order's index.
+    macro_rules! page {
+        ($after:literal, $order:literal) => {
+            concat!(
+                select_control!(),
+                control_filters!(),
+                $after,
+                " ORDER BY ",
+                $order,
+                " LIMIT $8"
+            )
+        };
+    }
     let tenant = tenant.as_uuid();
+    let (sql, key, id): (&'static str, Key, Option<Uuid>) = match (q.order, &q.after) {
+        (ControlOrder::Reference, Some(ControlCursor::Reference(a, i))) => (
+            page!("AND (c.ref, c.id) > ($6, $7)", "c.ref, c.id"),
+            Key::Text(Some(a.clone())),
+            Some(*i),
+        ),
+        (ControlOrder::Reference, _) => (
+            page!("AND $6 IS NULL AND $7 IS NULL", "c.ref, c.id"),
+            Key::Text(None),
+            None,
+        ),
+        (ControlOrder::Title, Some(ControlCursor::Title(a, i))) => (
+            page!(
+                "AND (LOWER(c.title), c.id) > ($6, $7)",
+                "LOWER(c.title), c.id"
+            ),
+            Key::Text(Some(a.clone())),
+            Some(*i),
+        ),
+        (ControlOrder::Title, _) => (
+            page!("AND $6 IS NULL AND $7 IS NULL", "LOWER(c.title), c.id"),
+            Key::Text(None),
+            None,
+        ),
+        (ControlOrder::Updated, Some(ControlCursor::Updated(a, i))) => (
+            page!(
+                "AND (c.updated_at, c.id) < ($6, $7)",
+                "c.updated_at DESC, c.id DESC"
+            ),
+            Key::Time(Some(*a)),
+            Some(*i),
+        ),
+        (ControlOrder::Updated, _) => (
+            page!(
+                "AND $6 IS NULL AND $7 IS NULL",
+                "c.updated_at DESC, c.id DESC"
+            ),
+            Key::Time(None),
+            None,
+        ),
+    };
     Ok(on_tx!(tx, |conn| {
-        match (q.order, &q.after) {
-            (ControlOrder::Reference, after) => {
-                let (a, i) = match after {
-                    Some(ControlCursor::Reference(a, i)) => (Some(a.clone()), Some(*i)),
-                    _ => (None, None),
-                };
-                sqlx::query_as(concat!(
-                    select_control!(),
-                    control_filters!(),
-                    "AND ($6 IS NULL OR c.ref > $6 OR (c.ref = $6 AND c.id > $7)) ORDER BY c.ref, c.id LIMIT $8"
-                ))
-                .bind(tenant)
-                .bind(q.status)
-                .bind(q.owner)
-                .bind(q.framework)
-                .bind(q.search.as_deref())
-                .bind(a)
-                .bind(i)
-                .bind(q.limit)
-                .bind(q.effectiveness)
-                .fetch_all(&mut *conn)
-                .await?
-            }
-            (ControlOrder::Title, after) => {
-                let (a, i) = match after {
-                    Some(ControlCursor::Title(a, i)) => (Some(a.clone()), Some(*i)),
-                    _ => (None, None),
-                };
-                sqlx::query_as(concat!(
-                    select_control!(),
-                    control_filters!(),
-                    "AND ($6 IS NULL OR LOWER(c.title) > $6 OR (LOWER(c.title) = $6 AND c.id > $7)) \
-                     ORDER BY LOWER(c.title), c.id LIMIT $8"
-                ))
-                .bind(tenant)
-                .bind(q.status)
-                .bind(q.owner)
-                .bind(q.framework)
-                .bind(q.search.as_deref())
-                .bind(a)
-                .bind(i)
-                .bind(q.limit)
-                .bind(q.effectiveness)
-                .fetch_all(&mut *conn)
-                .await?
-            }
-            (ControlOrder::Updated, after) => {
-                let (a, i) = match after {
-                    Some(ControlCursor::Updated(a, i)) => (Some(*a), Some(*i)),
-                    _ => (None, None),
-                };
-                sqlx::query_as(concat!(
-                    select_control!(),
-                    control_filters!(),
-                    "AND ($6 IS NULL OR c.updated_at < $6 OR (c.updated_at = $6 AND c.id < $7)) \
-                     ORDER BY c.updated_at DESC, c.id DESC LIMIT $8"
-                ))
-                .bind(tenant)
-                .bind(q.status)
-                .bind(q.owner)
-                .bind(q.framework)
-                .bind(q.search.as_deref())
-                .bind(a)
-                .bind(i)
-                .bind(q.limit)
-                .bind(q.effectiveness)
-                .fetch_all(&mut *conn)
-                .await?
-            }
-        }
+        let query = sqlx::query_as(sql)
+            .bind(tenant)
+            .bind(q.status)
+            .bind(q.owner)
+            .bind(q.framework)
+            .bind(q.search.as_deref());
+        let query = match &key {
+            Key::Text(a) => query.bind(a.clone()),
+            Key::Time(t) => query.bind(*t),
+        };
+        query
+            .bind(id)
+            .bind(q.limit)
+            .bind(q.effectiveness)
+            .fetch_all(&mut *conn)
+            .await?
     }))
+}
+
+/// The sort key of a keyset cursor, as bound.
+enum Key {
+    Text(Option<String>),
+    Time(Option<OffsetDateTime>),
 }
 
 /// Deletes a control with its mappings. Returns whether it existed.
