@@ -377,15 +377,36 @@ pub struct RunRow {
     pub remarks: String,
 }
 
-macro_rules! select_run {
+macro_rules! run_columns {
     () => {
         "SELECT r.id, r.activity_id, a.title AS activity_title, r.control_id, c.ref AS control_ref, \
          c.title AS control_title, c.owner_id AS control_owner, a.performer_id, a.reviewer_id, \
          r.period_start, r.period_end, r.due_on, r.state, r.result, r.comment, r.performed_by, \
          pu.display_name AS performed_by_name, r.performed_at, r.reviewed_by, ru.display_name AS reviewed_by_name, \
-         r.reviewed_at, r.remarks \
-         FROM activity_run r JOIN activity a ON a.id = r.activity_id JOIN control c ON c.id = r.control_id \
-         LEFT JOIN app_user pu ON pu.id = r.performed_by LEFT JOIN app_user ru ON ru.id = r.reviewed_by "
+         r.reviewed_at, r.remarks "
+    };
+}
+
+macro_rules! select_run {
+    () => {
+        concat!(
+            run_columns!(),
+            "FROM activity_run r JOIN activity a ON a.id = r.activity_id JOIN control c ON c.id = r.control_id \
+             LEFT JOIN app_user pu ON pu.id = r.performed_by LEFT JOIN app_user ru ON ru.id = r.reviewed_by "
+        )
+    };
+}
+
+/// [`select_run!`] starting from the activities (a person's runs): `CROSS JOIN` keeps SQLite
+/// from walking every run in due-date order to find the few of one person's activities
+/// (PostgreSQL reads it as an inner join and plans it freely). The WHERE clause joins them.
+macro_rules! select_run_from_activities {
+    () => {
+        concat!(
+            run_columns!(),
+            "FROM activity a CROSS JOIN activity_run r JOIN control c ON c.id = r.control_id \
+             LEFT JOIN app_user pu ON pu.id = r.performed_by LEFT JOIN app_user ru ON ru.id = r.reviewed_by "
+        )
     };
 }
 
@@ -932,28 +953,51 @@ pub async fn list_runs(
     tenant: TenantId,
     q: &RunQuery,
 ) -> Result<Vec<RunRow>, DbError> {
-    // One literal statement per state filter and page kind, so the planner sees the condition
-    // itself: `state <> 'approved'` is the predicate of the partial index `activity_run_open`,
-    // the others walk `activity_run_by_due` in (due date, id) order, and a later page starts
-    // at the cursor's row value instead of filtering its way there.
+    // One literal statement per state filter, person filter and page kind, so the planner
+    // sees each condition itself: `state <> 'approved'` and `state = 'submitted'` are the
+    // predicates of the partial indexes `activity_run_open` and `activity_run_submitted`; a
+    // person's runs start from their activities (`activity_by_performer`/`_by_reviewer`);
+    // the rest walk `activity_run_by_due` in (due date, id) order; a later page starts at the
+    // cursor's row value instead of filtering its way there.
     macro_rules! runs_where {
-        ($state:literal, $after:literal) => {
+        ($select:ident, $state:literal, $person:literal, $after:literal) => {
             concat!(
-                select_run!(),
+                $select!(),
                 "WHERE r.tenant_id = $1 AND ",
                 $state,
-                " AND ($2 IS NULL OR r.due_on < $2) AND ($3 IS NULL OR a.performer_id = $3) \
-                 AND ($4 IS NULL OR a.reviewer_id = $4) AND ($5 IS NULL OR r.control_id = $5) \
+                " AND ",
+                $person,
+                " AND ($2 IS NULL OR r.due_on < $2) AND ($5 IS NULL OR r.control_id = $5) \
                  AND ($6 IS NULL OR r.due_on <= $6) ",
                 $after,
                 " ORDER BY r.due_on, r.id LIMIT $9"
             )
         };
-        ($state:literal) => {
+        ($select:ident, $state:literal, $person:literal) => {
             if q.after.is_some() {
-                runs_where!($state, "AND (r.due_on, r.id) > ($7, $8)")
+                runs_where!($select, $state, $person, "AND (r.due_on, r.id) > ($7, $8)")
             } else {
-                runs_where!($state, "AND $7 IS NULL AND $8 IS NULL")
+                runs_where!($select, $state, $person, "AND $7 IS NULL AND $8 IS NULL")
+            }
+        };
+        ($state:literal) => {
+            match (q.performer.is_some(), q.reviewer.is_some()) {
+                (false, false) => runs_where!(select_run, $state, "$3 IS NULL AND $4 IS NULL"),
+                (true, false) => runs_where!(
+                    select_run_from_activities,
+                    $state,
+                    "r.activity_id = a.id AND a.tenant_id = $1 AND a.performer_id = $3 AND $4 IS NULL"
+                ),
+                (false, true) => runs_where!(
+                    select_run_from_activities,
+                    $state,
+                    "r.activity_id = a.id AND a.tenant_id = $1 AND $3 IS NULL AND a.reviewer_id = $4"
+                ),
+                (true, true) => runs_where!(
+                    select_run_from_activities,
+                    $state,
+                    "r.activity_id = a.id AND a.tenant_id = $1 AND a.performer_id = $3 AND a.reviewer_id = $4"
+                ),
             }
         };
     }

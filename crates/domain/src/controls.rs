@@ -1279,33 +1279,34 @@ impl Controls {
             "classification",
             "updated (UTC)",
         ]);
-        let mut page_req = ListRequest {
-            limit: Some(MAX_PAGE),
-            after: None,
-            ..req.clone()
-        };
-        loop {
-            let page = self.list(session, &page_req).await?;
-            for c in &page.items {
-                let updated = c
-                    .updated_at
-                    .format(&time::format_description::well_known::Rfc3339)
-                    .unwrap_or_default();
-                table.row(&[
-                    &c.reference,
-                    &c.title,
-                    c.status.label(),
-                    c.effectiveness.label(),
-                    c.owner.as_ref().map(|o| o.1.as_str()).unwrap_or_default(),
-                    c.classification.as_str(),
-                    &updated,
-                ]);
-            }
-            match page.next {
-                Some(n) => page_req.after = Some(n.to_string()),
-                None => break,
-            }
-        }
+        table
+            .all_pages(
+                |after| {
+                    let page = ListRequest {
+                        limit: Some(MAX_PAGE),
+                        after,
+                        ..req.clone()
+                    };
+                    async move {
+                        let p = self.list(session, &page).await?;
+                        Ok::<_, ControlError>((p.items, p.next.map(|n| n.to_string())))
+                    }
+                },
+                |c| {
+                    vec![
+                        c.reference.clone(),
+                        c.title.clone(),
+                        c.status.label().to_owned(),
+                        c.effectiveness.label().to_owned(),
+                        c.owner.as_ref().map(|o| o.1.clone()).unwrap_or_default(),
+                        c.classification.as_str().to_owned(),
+                        c.updated_at
+                            .format(&time::format_description::well_known::Rfc3339)
+                            .unwrap_or_default(),
+                    ]
+                },
+            )
+            .await?;
         let rows = table.rows();
         self.audit
             .record_read(

@@ -49,6 +49,34 @@ impl Table {
         self.line(cells);
     }
 
+    /// Adds every item of a paged list, page after page: `fetch(after)` answers a page's items
+    /// and the cursor of the next page, `cells` turns an item into its row.
+    ///
+    /// # Errors
+    /// The first error `fetch` answers; the rows added before it stay.
+    pub async fn all_pages<T, E, Fut>(
+        &mut self,
+        mut fetch: impl FnMut(Option<String>) -> Fut,
+        cells: impl Fn(&T) -> Vec<String>,
+    ) -> Result<(), E>
+    where
+        Fut: std::future::Future<Output = Result<(Vec<T>, Option<String>), E>>,
+    {
+        let mut after = None;
+        loop {
+            let (items, next) = fetch(after.take()).await?;
+            for item in &items {
+                let row = cells(item);
+                let refs: Vec<&str> = row.iter().map(String::as_str).collect();
+                self.line(&refs);
+            }
+            match next {
+                Some(n) => after = Some(n),
+                None => return Ok(()),
+            }
+        }
+    }
+
     /// Rows added (the header not counted).
     #[must_use]
     pub const fn rows(&self) -> usize {

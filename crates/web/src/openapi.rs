@@ -429,6 +429,18 @@ pub const OPERATIONS: &[Operation] = &[
     ),
     op!(
         "GET",
+        "/api/v1/documents.csv",
+        "Every document the caller sees matching the list's filter, as CSV (titles and metadata, no bodies) with spreadsheet formulas neutralised; audited.",
+        200
+    ),
+    op!(
+        "GET",
+        "/api/v1/evidence.csv",
+        "Every evidence record the caller sees matching the list's filters, as CSV with spreadsheet formulas neutralised; audited.",
+        200
+    ),
+    op!(
+        "GET",
         "/api/v1/controls.csv",
         "Every control matching the list's filters, as CSV with spreadsheet formulas neutralised; audited.",
         200

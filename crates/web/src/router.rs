@@ -478,6 +478,11 @@ pub const ROUTES: &[Route] = &[
         methods: || get(documents::list_page),
     },
     Route {
+        path: "/documents.csv",
+        access: Access::Needs(Permission::Export),
+        methods: || get(documents::export_csv),
+    },
+    Route {
         path: "/documents/new",
         access: Access::Needs(Permission::Contribute),
         methods: || get(documents::new_page).post(documents::create_form),
@@ -518,6 +523,11 @@ pub const ROUTES: &[Route] = &[
         methods: || get(documents::api_list).post(documents::api_create),
     },
     Route {
+        path: "/api/v1/documents.csv",
+        access: Access::Needs(Permission::Export),
+        methods: || get(documents::export_csv),
+    },
+    Route {
         path: "/api/v1/documents/{id}",
         access: Access::SignedIn,
         methods: || {
@@ -553,6 +563,11 @@ pub const ROUTES: &[Route] = &[
         path: "/evidence",
         access: Access::SignedIn,
         methods: || get(evidence::list_page),
+    },
+    Route {
+        path: "/evidence.csv",
+        access: Access::Needs(Permission::Export),
+        methods: || get(evidence::export_csv),
     },
     Route {
         path: "/evidence/new",
@@ -598,6 +613,11 @@ pub const ROUTES: &[Route] = &[
         path: "/api/v1/evidence",
         access: Access::SignedIn,
         methods: || get(evidence::api_list).post(evidence::api_create),
+    },
+    Route {
+        path: "/api/v1/evidence.csv",
+        access: Access::Needs(Permission::Export),
+        methods: || get(evidence::export_csv),
     },
     Route {
         path: "/api/v1/evidence/{id}",

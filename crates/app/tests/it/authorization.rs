@@ -544,6 +544,7 @@ const MATRIX: &[(&str, &str, &str)] = &[
     // Documents: read by all (externals only what is shared), created by contributors and
     // up, edited by their owner or a compliance manager and up, shared by the latter.
     ("GET", "/documents", "YYYYYYUY"),
+    ("GET", "/documents.csv", "YYYYYFUY"),
     ("GET", "/documents/new", "YYYYFFUY"),
     ("POST", "/documents/new", "YYYYFFUY"),
     ("GET", "/documents/{id}", "YYYYYYUN"),
@@ -553,6 +554,7 @@ const MATRIX: &[(&str, &str, &str)] = &[
     ("POST", "/documents/{id}/shares", "YYYFFFUN"),
     ("POST", "/documents/{id}/shares/{share}/revoke", "YYYFFFUN"),
     ("GET", "/api/v1/documents", "YYYYYYUY"),
+    ("GET", "/api/v1/documents.csv", "YYYYYFUY"),
     ("POST", "/api/v1/documents", "YYYYFFUY"),
     ("GET", "/api/v1/documents/{id}", "YYYYYYUN"),
     ("PUT", "/api/v1/documents/{id}", "YYYFFFUN"),
@@ -572,6 +574,7 @@ const MATRIX: &[(&str, &str, &str)] = &[
     // external member. Uploads are checked before their body is read.
     ("GET", "/static/upload.js", "YYYYYYYY"),
     ("GET", "/evidence", "YYYYYYUY"),
+    ("GET", "/evidence.csv", "YYYYYFUY"),
     ("GET", "/evidence/new", "YYYYFFUY"),
     ("POST", "/evidence/new", "YYYYFFUY"),
     ("GET", "/evidence/{id}", "YYYYYYUN"),
@@ -582,6 +585,7 @@ const MATRIX: &[(&str, &str, &str)] = &[
     ("POST", "/evidence/{id}/shares", "YYYFFFUN"),
     ("POST", "/evidence/{id}/shares/{share}/revoke", "YYYFFFUN"),
     ("GET", "/api/v1/evidence", "YYYYYYUY"),
+    ("GET", "/api/v1/evidence.csv", "YYYYYFUY"),
     ("POST", "/api/v1/evidence", "YYYYFFUY"),
     ("GET", "/api/v1/evidence/{id}", "YYYYYYUN"),
     ("PUT", "/api/v1/evidence/{id}", "YYYFFFUN"),

@@ -742,3 +742,97 @@ async fn sec_34_row_level_security_hides_other_tenants_from_a_forgotten_filter()
     assert!(!bypass);
     app.shutdown().await;
 }
+
+both_backends!(
+    sec_48_the_document_and_evidence_lists_export_as_csv_with_formulas_neutralised,
+    |backend| async move {
+        let app = TestApp::start(backend).await;
+        let mona = person(
+            &app,
+            crate::evidence::TENANT,
+            "mona@northwind.test",
+            Role::Manager,
+        )
+        .await;
+        new_document(
+            &mona,
+            "=HYPERLINK(\"https://evil.test\",\"Click\")",
+            "<p>Body</p>",
+        )
+        .await;
+        new_document(&mona, "Access policy", "<p>Secret body text</p>").await;
+        crate::evidence::upload(
+            &mona,
+            "+cmd|' /C calc'!A0",
+            "q3.pdf",
+            &crate::evidence::pdf(2),
+        )
+        .await;
+        for (path, action, rows) in [
+            ("/documents.csv", "document.export", 3),
+            ("/api/v1/documents.csv", "document.export", 3),
+            ("/evidence.csv", "evidence.export", 2),
+            ("/api/v1/evidence.csv", "evidence.export", 2),
+        ] {
+            let r = mona.get(path).await;
+            assert_eq!(r.status(), StatusCode::OK, "{path}");
+            assert!(
+                r.headers()[reqwest::header::CONTENT_TYPE]
+                    .to_str()
+                    .unwrap()
+                    .starts_with("text/csv")
+            );
+            assert!(
+                r.headers()[reqwest::header::CONTENT_DISPOSITION]
+                    .to_str()
+                    .unwrap()
+                    .starts_with("attachment")
+            );
+            let csv = r.text().await.unwrap();
+            assert_eq!(csv.lines().count(), rows, "{path}: {csv}");
+            assert!(
+                !csv.lines()
+                    .any(|l| l.starts_with('=') || l.contains(",=") || l.contains(",+")),
+                "{csv}"
+            );
+            if action == "document.export" {
+                assert!(
+                    csv.contains("\"'=HYPERLINK(\"\"https://evil.test\"\",\"\"Click\"\")\""),
+                    "{csv}"
+                );
+                assert!(!csv.contains("Secret body text"), "bodies stay out: {csv}");
+            } else {
+                assert!(csv.contains("\"'+cmd|' /C calc'!A0\""), "{csv}");
+                assert!(csv.contains("\"q3, soc2\""), "{csv}");
+            }
+        }
+        assert_eq!(audit_count(&app, "document.export", "success").await, 2);
+        assert_eq!(audit_count(&app, "evidence.export", "success").await, 2);
+        // The list's filters apply, and a bad one is refused as on the list.
+        let csv = mona
+            .get("/documents.csv?classification=public")
+            .await
+            .text()
+            .await
+            .unwrap();
+        assert_eq!(csv.lines().count(), 1, "the header alone: {csv}");
+        let r = mona
+            .get("/api/v1/evidence.csv?effective_on=yesterday")
+            .await;
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        // The pages offer the export to those who may.
+        let page = mona.get("/documents").await.text().await.unwrap();
+        assert!(page.contains("href=\"/documents.csv\""), "{page}");
+        let page = mona
+            .get("/evidence?classification=high")
+            .await
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            page.contains("href=\"/evidence.csv?classification=high\""),
+            "{page}"
+        );
+        app.shutdown().await;
+    }
+);

@@ -21,7 +21,7 @@ use crate::auth::{SignedIn, client_of, tag};
 use crate::error::{AppError, Format, error_code_response, field_error_response};
 use crate::middleware::RequestContext;
 use crate::routes::account::{chrome, when};
-use crate::routes::see_other;
+use crate::routes::{granted, see_other};
 use crate::views::{self, Chrome, ConfirmPage};
 
 fn origin(ctx: &RequestContext) -> attest_domain::identity::Origin {
@@ -56,10 +56,6 @@ fn failure(e: ControlError, ctx: &RequestContext, format: Format) -> Result<Resp
 fn tagged(mut r: Response, session: &VerifiedSession) -> Response {
     tag(&mut r, session);
     r
-}
-
-fn granted(session: &VerifiedSession, p: attest_domain::access::Permission) -> bool {
-    session.tenant.is_some_and(|(_, r)| p.granted_to(r))
 }
 
 const STATUSES: [ImplementationStatus; 3] = [

@@ -103,6 +103,7 @@ struct ListPage {
     chrome: Chrome,
     documents: Vec<Line>,
     can_create: bool,
+    can_export: bool,
     filter: String,
     classifications: [&'static str; 5],
     next: Option<String>,
@@ -218,6 +219,7 @@ pub async fn list_page(
             chrome,
             documents,
             can_create,
+            can_export: crate::routes::granted(&session, attest_domain::access::Permission::Export),
             next: page.next.map(|n| {
                 let mut q = format!("after={n}");
                 if !filter.is_empty() {
@@ -803,6 +805,30 @@ pub async fn api_list(
                 "next": page.next.map(|n| n.to_string()),
             }))
             .into_response(),
+            &session,
+        )),
+        Err(e) => failure(e, &ctx, Format::Json),
+    }
+}
+
+/// `GET /documents.csv` and `GET /api/v1/documents.csv`: the list as CSV, every page, with
+/// its filter (SEC-48).
+///
+/// # Errors
+/// 403 without the export permission; 422 for a bad filter.
+pub async fn export_csv(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<RequestContext>,
+    SignedIn(session): SignedIn,
+    Query(params): Query<ListParams>,
+) -> Result<Response, AppError> {
+    match state
+        .documents
+        .export_csv(&session, &params.request(), origin(&ctx))
+        .await
+    {
+        Ok(csv) => Ok(tagged(
+            crate::routes::csv_attachment(csv.into_inner(), "documents.csv"),
             &session,
         )),
         Err(e) => failure(e, &ctx, Format::Json),

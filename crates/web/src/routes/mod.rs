@@ -25,6 +25,15 @@ pub mod tokens;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse as _, Response};
 
+/// Whether the session's role in its tenant has a permission (for what a page offers; the
+/// router and the domain still check every request).
+pub(crate) fn granted(
+    session: &attest_domain::authn::sessions::VerifiedSession,
+    p: attest_domain::access::Permission,
+) -> bool {
+    session.tenant.is_some_and(|(_, r)| p.granted_to(r))
+}
+
 /// `303 See Other` to a path (after a form post).
 pub(crate) fn see_other(to: &str) -> Response {
     let mut r = StatusCode::SEE_OTHER.into_response();

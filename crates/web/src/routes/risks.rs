@@ -21,7 +21,7 @@ use crate::error::{AppError, Format, error_code_response, field_error_response};
 use crate::middleware::RequestContext;
 use crate::routes::account::{chrome, when};
 use crate::routes::activities::NumberOrText;
-use crate::routes::see_other;
+use crate::routes::{granted, see_other};
 use crate::views::{self, Chrome, ConfirmPage};
 
 fn origin(ctx: &RequestContext) -> attest_domain::identity::Origin {
@@ -77,10 +77,6 @@ fn failure(e: RiskError, ctx: &RequestContext, format: Format) -> Result<Respons
 fn tagged(mut r: Response, session: &VerifiedSession) -> Response {
     tag(&mut r, session);
     r
-}
-
-fn granted(session: &VerifiedSession, p: attest_domain::access::Permission) -> bool {
-    session.tenant.is_some_and(|(_, r)| p.granted_to(r))
 }
 
 pub(crate) fn risk_json(r: &RiskView) -> serde_json::Value {

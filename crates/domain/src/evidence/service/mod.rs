@@ -428,6 +428,69 @@ impl Evidence {
         Ok(EvidencePage { items, next })
     }
 
+    /// The library as CSV, every page, with the list's filters (SEC-48: cells a spreadsheet
+    /// would run are escaped). Needs the export permission; audited with the row count.
+    ///
+    /// # Errors
+    /// [`EvidenceError::Forbidden`] without the permission; [`EvidenceError::Invalid`] for a
+    /// bad filter.
+    pub async fn export_csv(
+        &self,
+        session: &VerifiedSession,
+        req: &ListRequest,
+        origin: Origin,
+    ) -> Result<Granted<String>, EvidenceError> {
+        let caller = Caller::of(session)?;
+        caller.require(Permission::Export)?;
+        let mut table = crate::csv_out::Table::new(&[
+            "title",
+            "classification",
+            "owner",
+            "tags",
+            "effective from",
+            "effective to",
+            "version",
+            "updated (UTC)",
+        ]);
+        table
+            .all_pages(
+                |after| {
+                    let page = ListRequest {
+                        limit: Some(MAX_PAGE),
+                        after,
+                        ..req.clone()
+                    };
+                    async move {
+                        let p = self.list(session, &page).await?;
+                        Ok::<_, EvidenceError>((p.items, p.next.map(|n| n.to_string())))
+                    }
+                },
+                |e| {
+                    vec![
+                        e.title.clone(),
+                        e.classification.as_str().to_owned(),
+                        e.owner.as_ref().map(|o| o.1.clone()).unwrap_or_default(),
+                        e.tags.join(", "),
+                        e.effective_from.to_string(),
+                        e.effective_to.map(|d| d.to_string()).unwrap_or_default(),
+                        e.version.to_string(),
+                        e.updated_at
+                            .format(&time::format_description::well_known::Rfc3339)
+                            .unwrap_or_default(),
+                    ]
+                },
+            )
+            .await?;
+        let rows = table.rows();
+        self.audit
+            .record_read(
+                Self::record(&caller, "evidence.export", Outcome::Success, origin)
+                    .details(serde_json::json!({ "rows": rows })),
+            )
+            .await?;
+        Ok(Granted::new(table.finish()))
+    }
+
     /// A record with its description and versions, and what the caller may do. Audited as a
     /// read.
     ///

@@ -30,6 +30,30 @@ pub async fn api_list(
     }
 }
 
+/// `GET /evidence.csv` and `GET /api/v1/evidence.csv`: the library as CSV, every page, with
+/// the list's filters (SEC-48).
+///
+/// # Errors
+/// 403 without the export permission; 422 for a bad filter.
+pub async fn export_csv(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<RequestContext>,
+    SignedIn(session): SignedIn,
+    Query(params): Query<ListParams>,
+) -> Result<Response, AppError> {
+    match state
+        .evidence
+        .export_csv(&session, &params.request(), origin(&ctx))
+        .await
+    {
+        Ok(csv) => Ok(tagged(
+            crate::routes::csv_attachment(csv.into_inner(), "evidence.csv"),
+            &session,
+        )),
+        Err(e) => failure(e, &state, &ctx, Format::Json),
+    }
+}
+
 /// The multipart fields of `POST /api/v1/evidence`, for the OpenAPI document (the handler
 /// reads them from the multipart body in this order, then `file`).
 #[derive(Debug, Deserialize, schemars::JsonSchema)]

@@ -262,6 +262,9 @@ struct ListPage {
     chrome: Chrome,
     items: Vec<Line>,
     can_create: bool,
+    can_export: bool,
+    /// The filters as a query string, for the CSV export.
+    export_query: String,
     filter: ListParams,
     classifications: [&'static str; 5],
     owners: Vec<(String, String)>,
@@ -303,8 +306,8 @@ impl ListParams {
         v.map_or("", String::as_str)
     }
 
-    /// The filter as a query string (for the next page's link).
-    fn query(&self, after: &str) -> String {
+    /// The filters alone as a query string (empty when there are none; the CSV export's).
+    fn filters(&self) -> String {
         let mut q = form_urlencoded::Serializer::new(String::new());
         for (k, v) in [
             ("classification", &self.classification),
@@ -316,8 +319,19 @@ impl ListParams {
                 q.append_pair(k, v);
             }
         }
-        q.append_pair("after", after);
         q.finish()
+    }
+
+    /// The filters and a cursor as a query string (for the next page's link).
+    fn query(&self, after: &str) -> String {
+        let mut q = form_urlencoded::Serializer::new(String::new());
+        q.append_pair("after", after);
+        let filters = self.filters();
+        if filters.is_empty() {
+            q.finish()
+        } else {
+            format!("{filters}&{}", q.finish())
+        }
     }
 }
 
@@ -407,6 +421,8 @@ pub async fn list_page(
             chrome,
             items,
             can_create: may_create(&session),
+            can_export: crate::routes::granted(&session, Permission::Export),
+            export_query: params.filters(),
             filter: params,
             classifications: CLASSES,
             owners,
