@@ -122,6 +122,22 @@ async fn dev(cfg: &Config, action: crate::cli::DevAction) -> ExitCode {
             Ok(r) => r,
             Err(e) => return fail(1, e),
         };
+        // Fresh statistics before a million runs are read back (PostgreSQL: as the owner).
+        match attest_db::Db::connect(
+            cfg.migration_url().reveal(),
+            attest_db::ConnectOptions { max_connections: 1, create_if_missing: false },
+        )
+        .await
+        {
+            Ok(owner) => {
+                let analyzed = attest_db::migrate::analyze(&owner).await;
+                owner.close().await;
+                if let Err(e) = analyzed {
+                    return fail(1, format!("ANALYZE as the owner role (database.migration_url): {e}"));
+                }
+            }
+            Err(e) => return fail(1, format!("cannot open with the owner role (database.migration_url): {e}")),
+        }
         let started = std::time::Instant::now();
         let activities = attest_domain::activities::Activities::new(db.clone(), audit.clone(), identity.mailer().clone(), Arc::clone(&clock));
         let rechecked = match activities.recheck_tenant(t).await {

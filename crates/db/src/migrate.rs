@@ -173,6 +173,21 @@ pub async fn run_set(db: &Db, set: &[MigrationSpec]) -> Result<Vec<MigrationSpec
     Ok(todo)
 }
 
+/// Refreshes the planner's statistics after a bulk load (`attest dev seed`): PostgreSQL's
+/// `ANALYZE`, run as the owner (other roles may not analyze the tables). Without it, a
+/// freshly loaded million-row table is planned as if it were empty until autovacuum gets to
+/// it. SQLite is left without statistics: its plans are chosen from the indexes alone, and
+/// the lists' plans are checked that way.
+///
+/// # Errors
+/// On database failure.
+pub async fn analyze(owner: &Db) -> Result<(), DbError> {
+    if let DbInner::Pg(p) = owner.inner() {
+        sqlx::query("ANALYZE").execute(p).await?;
+    }
+    Ok(())
+}
+
 async fn run_on<C: Migrate>(migrator: &Migrator, conn: &mut C) -> Result<(), MigrateError> {
     migrator.run_direct(None, conn, false).await
 }

@@ -95,6 +95,22 @@ impl Browser {
         r
     }
 
+    /// `GET path`, answering a transport failure instead of panicking (benchmarks count them).
+    ///
+    /// # Errors
+    /// When the request could not be sent or answered.
+    pub async fn try_get(&self, path: &str) -> Result<reqwest::Response, reqwest::Error> {
+        let r = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .header("accept", "text/html")
+            .header("cookie", self.cookie_header())
+            .send()
+            .await?;
+        self.remember(&r);
+        Ok(r)
+    }
+
     /// `GET path`
     pub async fn get(&self, path: &str) -> reqwest::Response {
         self.send(
