@@ -1421,37 +1421,38 @@ impl Activities {
             "reviewed by",
             "overdue",
         ]);
-        let mut page_req = RunListRequest {
-            limit: Some(MAX_PAGE),
-            after: None,
-            ..req.clone()
-        };
-        loop {
-            let page = self.list_runs(session, &page_req).await?;
-            for r in &page.items {
-                let (start, end, due) = (
-                    r.period.start.to_string(),
-                    r.period.end.to_string(),
-                    r.period.due.to_string(),
-                );
-                table.row(&[
-                    &r.control_ref,
-                    &r.activity_title,
-                    &start,
-                    &end,
-                    &due,
-                    r.state.label(),
-                    r.result.map(RunResult::label).unwrap_or_default(),
-                    r.performed_by.as_deref().unwrap_or_default(),
-                    r.reviewed_by.as_deref().unwrap_or_default(),
-                    if r.overdue { "yes" } else { "no" },
-                ]);
-            }
-            match page.next {
-                Some(n) => page_req.after = Some(n.to_string()),
-                None => break,
-            }
-        }
+        table
+            .all_pages(
+                |after| {
+                    let page = RunListRequest {
+                        limit: Some(MAX_PAGE),
+                        after,
+                        ..req.clone()
+                    };
+                    async move {
+                        let p = self.list_runs(session, &page).await?;
+                        Ok::<_, ActivityError>((p.items, p.next.map(|n| n.to_string())))
+                    }
+                },
+                |r| {
+                    vec![
+                        r.control_ref.clone(),
+                        r.activity_title.clone(),
+                        r.period.start.to_string(),
+                        r.period.end.to_string(),
+                        r.period.due.to_string(),
+                        r.state.label().to_owned(),
+                        r.result
+                            .map(RunResult::label)
+                            .unwrap_or_default()
+                            .to_owned(),
+                        r.performed_by.clone().unwrap_or_default(),
+                        r.reviewed_by.clone().unwrap_or_default(),
+                        if r.overdue { "yes" } else { "no" }.to_owned(),
+                    ]
+                },
+            )
+            .await?;
         let rows = table.rows();
         self.audit
             .record_read(

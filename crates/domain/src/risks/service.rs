@@ -1629,36 +1629,39 @@ impl Risks {
             "acceptance",
             "next reassessment",
         ]);
-        let mut page_req = RiskListRequest {
-            limit: Some(MAX_PAGE),
-            after: None,
-            ..req.clone()
-        };
-        loop {
-            let page = self.list(session, &page_req).await?;
-            for r in &page.items {
-                let n = |v: i32| v.to_string();
-                table.row(&[
-                    &r.title,
-                    &r.category,
-                    r.owner.as_ref().map(|o| o.1.as_str()).unwrap_or_default(),
-                    &n(r.inherent.likelihood),
-                    &n(r.inherent.impact),
-                    &n(r.inherent.value()),
-                    &n(r.residual.likelihood),
-                    &n(r.residual.impact),
-                    &n(r.residual.value()),
-                    r.treatment.as_str(),
-                    &r.treatment_due.map(|d| d.to_string()).unwrap_or_default(),
-                    r.acceptance.as_str(),
-                    &r.next_review_on.to_string(),
-                ]);
-            }
-            match page.next {
-                Some(n) => page_req.after = Some(n.to_string()),
-                None => break,
-            }
-        }
+        table
+            .all_pages(
+                |after| {
+                    let page = RiskListRequest {
+                        limit: Some(MAX_PAGE),
+                        after,
+                        ..req.clone()
+                    };
+                    async move {
+                        let p = self.list(session, &page).await?;
+                        Ok::<_, RiskError>((p.items, p.next.map(|n| n.to_string())))
+                    }
+                },
+                |r| {
+                    let n = |v: i32| v.to_string();
+                    vec![
+                        r.title.clone(),
+                        r.category.clone(),
+                        r.owner.as_ref().map(|o| o.1.clone()).unwrap_or_default(),
+                        n(r.inherent.likelihood),
+                        n(r.inherent.impact),
+                        n(r.inherent.value()),
+                        n(r.residual.likelihood),
+                        n(r.residual.impact),
+                        n(r.residual.value()),
+                        r.treatment.as_str().to_owned(),
+                        r.treatment_due.map(|d| d.to_string()).unwrap_or_default(),
+                        r.acceptance.as_str().to_owned(),
+                        r.next_review_on.to_string(),
+                    ]
+                },
+            )
+            .await?;
         self.audit
             .record_read(
                 AuditRecord::tenant(
