@@ -40,23 +40,17 @@ async fn bench(backend: Backend) {
     let owner = Db::connect(
         &tdb.owner_url,
         ConnectOptions {
-            max_connections: 1,
             create_if_missing: true,
+            ..ConnectOptions::sized(1)
         },
     )
     .await
     .unwrap();
     migrate::run(&owner).await.unwrap();
     owner.close().await;
-    let db = Db::connect(
-        &tdb.url,
-        ConnectOptions {
-            max_connections: 16,
-            create_if_missing: false,
-        },
-    )
-    .await
-    .unwrap();
+    let db = Db::connect(&tdb.url, ConnectOptions::sized(16))
+        .await
+        .unwrap();
     let log = AuditLog::start(db.clone(), Arc::new(SystemClock), 4096);
     let tenant = TenantId::new_random();
 

@@ -125,7 +125,7 @@ async fn dev(cfg: &Config, action: crate::cli::DevAction) -> ExitCode {
         // Fresh statistics before a million runs are read back (PostgreSQL: as the owner).
         match attest_db::Db::connect(
             cfg.migration_url().reveal(),
-            attest_db::ConnectOptions { max_connections: 1, create_if_missing: false },
+            attest_db::ConnectOptions::sized(1),
         )
         .await
         {

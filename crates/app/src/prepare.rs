@@ -9,9 +9,11 @@
 use std::os::unix::fs::DirBuilderExt as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use attest_config::{Config, DatabaseKind, SecretExt as _};
 use attest_crypto::{Keyring, KeyringSource, PepperSet, Zeroizing};
+
 use attest_db::{ConnectOptions, Db, migrate};
 use attest_types::{Clock, SystemClock};
 
@@ -94,6 +96,7 @@ pub async fn open_db(cfg: &Config, url: &str) -> Result<OpenedDb, PrepareError> 
         ConnectOptions {
             max_connections: cfg.database.max_connections,
             create_if_missing: true,
+            acquire_timeout: Duration::from_millis(cfg.database.acquire_timeout_ms),
         },
     )
     .await
@@ -142,8 +145,8 @@ pub async fn run_migrations(cfg: &Config) -> Result<Vec<String>, PrepareError> {
     let owner = Db::connect(
         url.reveal(),
         ConnectOptions {
-            max_connections: 1,
             create_if_missing: true,
+            ..ConnectOptions::sized(1)
         },
     )
     .await

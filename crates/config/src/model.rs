@@ -244,6 +244,9 @@ pub struct Database {
     pub migration_url: Option<SecretString>,
     /// Pool size.
     pub max_connections: u32,
+    /// How long a request waits for a free pooled connection before it is answered 503 with
+    /// `Retry-After` (milliseconds).
+    pub acquire_timeout_ms: u64,
 }
 
 impl Default for Database {
@@ -252,6 +255,7 @@ impl Default for Database {
             url: None,
             migration_url: None,
             max_connections: 16,
+            acquire_timeout_ms: 10_000,
         }
     }
 }
@@ -514,6 +518,10 @@ impl Config {
             "database.max_connections",
             u64::from(self.database.max_connections),
         )?;
+        positive(
+            "database.acquire_timeout_ms",
+            self.database.acquire_timeout_ms,
+        )?;
         positive("audit.read_buffer", self.audit.read_buffer as u64)?;
         positive(
             "auth.session_idle_minutes",
@@ -725,6 +733,11 @@ impl Config {
             &mut db,
             "max_connections",
             u64::from(self.database.max_connections),
+        );
+        int(
+            &mut db,
+            "acquire_timeout_ms",
+            self.database.acquire_timeout_ms,
         );
         root.insert("database".into(), db.into());
         let mut keys = toml::Table::new();

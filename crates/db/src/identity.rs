@@ -904,6 +904,24 @@ pub async fn role_in(db: &Db, tenant: TenantId, user: UserId) -> Result<Option<S
     }))
 }
 
+/// [`role_in`] inside a transaction.
+///
+/// # Errors
+/// On database failure.
+pub async fn role_in_tx(
+    tx: &mut Tx,
+    tenant: TenantId,
+    user: UserId,
+) -> Result<Option<String>, DbError> {
+    Ok(on_tx!(tx, |conn| {
+        sqlx::query_scalar("SELECT role FROM membership WHERE tenant_id = $1 AND user_id = $2")
+            .bind(tenant.as_uuid())
+            .bind(user.as_uuid())
+            .fetch_optional(&mut *conn)
+            .await?
+    }))
+}
+
 /// Sets a user's status (`active` or `disabled`).
 ///
 /// # Errors

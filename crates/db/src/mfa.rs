@@ -255,18 +255,32 @@ pub async fn recovery_use(tx: &mut Tx, id: Uuid, now: OffsetDateTime) -> Result<
     }))
 }
 
+const RECOVERY_REMAINING: &str =
+    "SELECT count(*) FROM recovery_code WHERE user_id = $1 AND used_at IS NULL";
+
 /// How many unused recovery codes a user has.
 ///
 /// # Errors
 /// On database failure.
 pub async fn recovery_remaining(db: &Db, user: UserId) -> Result<i64, DbError> {
     Ok(on_pool!(db, |pool| {
-        sqlx::query_scalar(
-            "SELECT count(*) FROM recovery_code WHERE user_id = $1 AND used_at IS NULL",
-        )
-        .bind(user.as_uuid())
-        .fetch_one(pool)
-        .await?
+        sqlx::query_scalar(RECOVERY_REMAINING)
+            .bind(user.as_uuid())
+            .fetch_one(pool)
+            .await?
+    }))
+}
+
+/// [`recovery_remaining`] inside a transaction.
+///
+/// # Errors
+/// On database failure.
+pub async fn recovery_remaining_tx(tx: &mut Tx, user: UserId) -> Result<i64, DbError> {
+    Ok(on_tx!(tx, |conn| {
+        sqlx::query_scalar(RECOVERY_REMAINING)
+            .bind(user.as_uuid())
+            .fetch_one(&mut *conn)
+            .await?
     }))
 }
 
@@ -401,15 +415,32 @@ pub async fn session_proven(
     Ok(())
 }
 
+const TENANT_REQUIRES_MFA: &str = "SELECT mfa_required FROM tenant WHERE id = $1";
+
 /// Whether a tenant requires every member to use a second factor.
 ///
 /// # Errors
 /// On database failure.
 pub async fn tenant_requires_mfa(db: &Db, tenant: TenantId) -> Result<bool, DbError> {
     Ok(on_pool!(db, |pool| {
-        sqlx::query_scalar::<_, bool>("SELECT mfa_required FROM tenant WHERE id = $1")
+        sqlx::query_scalar::<_, bool>(TENANT_REQUIRES_MFA)
             .bind(tenant.as_uuid())
             .fetch_optional(pool)
+            .await?
+            .unwrap_or(false)
+    }))
+}
+
+/// [`tenant_requires_mfa`] inside a transaction (which must not wait for a second pooled
+/// connection).
+///
+/// # Errors
+/// On database failure.
+pub async fn tenant_requires_mfa_tx(tx: &mut Tx, tenant: TenantId) -> Result<bool, DbError> {
+    Ok(on_tx!(tx, |conn| {
+        sqlx::query_scalar::<_, bool>(TENANT_REQUIRES_MFA)
+            .bind(tenant.as_uuid())
+            .fetch_optional(&mut *conn)
             .await?
             .unwrap_or(false)
     }))
@@ -449,6 +480,10 @@ pub async fn set_email(tx: &mut Tx, user: UserId, email: &str) -> Result<(), DbE
     Ok(())
 }
 
+const SECOND_FACTORS: &str = "SELECT \
+     (SELECT count(*) FROM totp_factor WHERE user_id = $1 AND confirmed_at IS NOT NULL), \
+     (SELECT count(*) FROM passkey WHERE user_id = $1)";
+
 /// Which second factors a user has, in one round trip: (a confirmed TOTP authenticator,
 /// at least one passkey).
 ///
@@ -456,14 +491,24 @@ pub async fn set_email(tx: &mut Tx, user: UserId, email: &str) -> Result<(), DbE
 /// On database failure.
 pub async fn second_factors(db: &Db, user: UserId) -> Result<(bool, bool), DbError> {
     let (totp, passkeys): (i64, i64) = on_pool!(db, |pool| {
-        sqlx::query_as(
-            "SELECT \
-             (SELECT count(*) FROM totp_factor WHERE user_id = $1 AND confirmed_at IS NOT NULL), \
-             (SELECT count(*) FROM passkey WHERE user_id = $1)",
-        )
-        .bind(user.as_uuid())
-        .fetch_one(pool)
-        .await?
+        sqlx::query_as(SECOND_FACTORS)
+            .bind(user.as_uuid())
+            .fetch_one(pool)
+            .await?
+    });
+    Ok((totp > 0, passkeys > 0))
+}
+
+/// [`second_factors`] inside a transaction.
+///
+/// # Errors
+/// On database failure.
+pub async fn second_factors_tx(tx: &mut Tx, user: UserId) -> Result<(bool, bool), DbError> {
+    let (totp, passkeys): (i64, i64) = on_tx!(tx, |conn| {
+        sqlx::query_as(SECOND_FACTORS)
+            .bind(user.as_uuid())
+            .fetch_one(&mut *conn)
+            .await?
     });
     Ok((totp > 0, passkeys > 0))
 }

@@ -32,6 +32,39 @@ impl DbError {
     pub fn is_unique_violation(&self) -> bool {
         matches!(self, Self::Sqlx(sqlx::Error::Database(e)) if e.is_unique_violation())
     }
+
+    /// True when the database cannot serve now but may soon: every pooled connection stayed
+    /// busy past the acquire timeout, the pool is closing, or the connection failed. The web
+    /// layer answers these with 503 and `Retry-After`, not 500.
+    #[must_use]
+    pub const fn is_unavailable(&self) -> bool {
+        matches!(self, Self::Sqlx(e) if driver_unavailable(e))
+    }
+
+    /// Whether `error` or anything in its source chain is a database that cannot serve now
+    /// (see [`DbError::is_unavailable`]). Errors that wrap a `DbError` transparently forward
+    /// its source, so the driver's error is looked for as well as ours.
+    #[must_use]
+    pub fn unavailable_in_chain(error: &(dyn std::error::Error + 'static)) -> bool {
+        let mut cause = Some(error);
+        while let Some(e) = cause {
+            if e.downcast_ref::<Self>().is_some_and(Self::is_unavailable)
+                || e.downcast_ref::<sqlx::Error>()
+                    .is_some_and(driver_unavailable)
+            {
+                return true;
+            }
+            cause = e.source();
+        }
+        false
+    }
+}
+
+const fn driver_unavailable(e: &sqlx::Error) -> bool {
+    matches!(
+        e,
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_)
+    )
 }
 
 /// Which engine.
@@ -76,6 +109,23 @@ pub struct ConnectOptions {
     pub max_connections: u32,
     /// SQLite only: create the file when it does not exist (first run).
     pub create_if_missing: bool,
+    /// How long a request waits for a free connection before it is refused as unavailable.
+    pub acquire_timeout: Duration,
+}
+
+impl ConnectOptions {
+    /// The wait for a free connection unless configured otherwise.
+    pub const DEFAULT_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+
+    /// A pool of `max_connections` with the default acquire timeout, for an existing database.
+    #[must_use]
+    pub const fn sized(max_connections: u32) -> Self {
+        Self {
+            max_connections,
+            create_if_missing: false,
+            acquire_timeout: Self::DEFAULT_ACQUIRE_TIMEOUT,
+        }
+    }
 }
 
 impl Db {
@@ -93,7 +143,7 @@ impl Db {
                 .busy_timeout(Duration::from_secs(10));
             let pool = SqlitePoolOptions::new()
                 .max_connections(opts.max_connections.max(1))
-                .acquire_timeout(Duration::from_secs(10))
+                .acquire_timeout(opts.acquire_timeout)
                 .connect_with(options)
                 .await?;
             DbInner::Sqlite(pool)
@@ -101,7 +151,7 @@ impl Db {
             let options = PgConnectOptions::from_str(url)?.application_name("attest");
             let pool = PgPoolOptions::new()
                 .max_connections(opts.max_connections.max(1))
-                .acquire_timeout(Duration::from_secs(10))
+                .acquire_timeout(opts.acquire_timeout)
                 .connect_with(options)
                 .await?;
             DbInner::Pg(pool)

@@ -186,7 +186,7 @@ impl Identity {
         let member = UserId::from_uuid(found.user_id);
         let mut sessions_ended = 0;
         if decision == Decision::Revoke {
-            let role = identity::role_in(&self.db, c.tenant, member).await?;
+            let role = identity::role_in_tx(&mut tx, c.tenant, member).await?;
             if role.as_deref() == Some("owner")
                 && identity::owners_of(&mut tx, c.tenant).await?.len() <= 1
             {
@@ -307,12 +307,13 @@ impl Identity {
         now: OffsetDateTime,
     ) -> Result<(), IdentityError> {
         let mut owners = Vec::new();
-        {
+        let ids = {
             let mut tx = self.db.begin_for(tenant).await?;
-            for id in identity::active_owners_of(&mut tx, tenant).await? {
-                if let Some(u) = identity::user_by_id(&self.db, UserId::from_uuid(id)).await? {
-                    owners.push(u.email);
-                }
+            identity::active_owners_of(&mut tx, tenant).await?
+        };
+        for id in ids {
+            if let Some(u) = identity::user_by_id(&self.db, UserId::from_uuid(id)).await? {
+                owners.push(u.email);
             }
         }
         let text = format!(

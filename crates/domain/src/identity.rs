@@ -326,11 +326,11 @@ impl Identity {
         .map_err(|r| IdentityError::password(&r))?;
         let stored = self.hashing.hash(password).await.map_err(internal)?;
         let now = self.clock.now();
-        let mut tx = self.db.begin().await?;
-        self.take_link(&mut tx, "bootstrap", token, now).await?;
         if identity::count_users(&self.db).await? > 0 {
             return Err(IdentityError::AlreadyBootstrapped);
         }
+        let mut tx = self.db.begin().await?;
+        self.take_link(&mut tx, "bootstrap", token, now).await?;
         let tenant = TenantId::new_random();
         let user = UserId::new_random();
         identity::insert_tenant(&mut tx, tenant, &tenant_name, now).await?;

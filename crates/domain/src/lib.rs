@@ -34,3 +34,12 @@ pub mod sharing;
 /// The database handle, re-exported so the web layer can hold it without depending on the
 /// database crate (it only passes it back to domain functions).
 pub use attest_db::Db;
+
+/// Whether a failure was caused by a database that cannot serve now (every pooled connection
+/// stayed busy past the acquire timeout, or the connection is gone), looking through the
+/// error's whole source chain. Such a request may be retried; the web layer answers it 503
+/// with `Retry-After` rather than 500.
+#[must_use]
+pub fn database_unavailable(error: &(dyn std::error::Error + 'static)) -> bool {
+    attest_db::DbError::unavailable_in_chain(error)
+}

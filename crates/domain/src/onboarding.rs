@@ -293,9 +293,8 @@ impl Identity {
             },
         )
         .await?;
-        let standing = self
-            .standing_without_second_factor(Some((tenant, view.role)))
-            .await?;
+        let standing =
+            Self::standing_without_second_factor(&mut tx, Some((tenant, view.role))).await?;
         let (token, session) = sessions::start(
             &mut tx,
             user,
@@ -728,9 +727,10 @@ impl Identity {
         let mut disabled = 0;
         for id in identity::inactive_users(&self.db, before).await? {
             let user = UserId::from_uuid(id);
+            let memberships = identity::memberships_of(&self.db, user).await?;
             let mut tx = self.db.begin().await?;
             let mut last_owner = false;
-            for (tenant, _, role) in identity::memberships_of(&self.db, user).await? {
+            for (tenant, _, role) in memberships {
                 if role == "owner" {
                     let owners =
                         identity::active_owners_of(&mut tx, TenantId::from_uuid(tenant)).await?;

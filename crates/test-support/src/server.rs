@@ -118,10 +118,7 @@ impl TestAppBuilder {
                 "ATTEST_DATABASE__MIGRATION_URL".to_owned(),
                 db.owner_url.clone(),
             ),
-            (
-                "ATTEST_DATABASE__MAX_CONNECTIONS".to_owned(),
-                "8".to_owned(),
-            ),
+            ("ATTEST_DATABASE__MAX_CONNECTIONS".to_owned(), pool_size()),
         ];
         env.extend(self.env);
         let config = Config::load(
@@ -161,6 +158,17 @@ impl TestAppBuilder {
             data_dir,
         }
     }
+}
+
+/// The pool size of test servers: 8, or `ATTEST_TEST_POOL_SIZE`. Run the suite with 1 to
+/// find code that holds a connection (a transaction) while it waits for another: with one
+/// connection such code times out instead of passing, where in production a pool full of
+/// such requests would wait on itself.
+fn pool_size() -> String {
+    std::env::var("ATTEST_TEST_POOL_SIZE")
+        .ok()
+        .filter(|v| v.parse::<u32>().is_ok_and(|n| n > 0))
+        .unwrap_or_else(|| "8".to_owned())
 }
 
 /// An HTTP client that trusts exactly one certificate.

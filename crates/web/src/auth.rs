@@ -59,6 +59,10 @@ impl IntoResponse for AuthRejection {
                     self.format,
                 );
             }
+            // The database is busy: retry, do not send a signed-in user to the sign-in form.
+            Refusal::Session(SessionFailure::Unavailable) => {
+                return crate::error::unavailable_response(self.request_id, self.format);
+            }
             Refusal::Session(f) => f,
         };
         if self.format == Format::Html && self.get {

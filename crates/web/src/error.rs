@@ -183,6 +183,27 @@ fn specific_message(code: &str) -> Option<&'static str> {
     })
 }
 
+/// How long a client is told to wait when the database is busy (seconds).
+const RETRY_AFTER_BUSY: &str = "1";
+
+/// 503 `unavailable` with `Retry-After`: the database could not serve in time (every pooled
+/// connection busy). Nothing was half-written (an unfinished transaction rolls back); the
+/// client may send the request again.
+#[must_use]
+pub fn unavailable_response(request_id: RequestId, format: Format) -> Response {
+    let mut r = error_code_response(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "unavailable",
+        request_id,
+        format,
+    );
+    r.headers_mut().insert(
+        header::RETRY_AFTER,
+        HeaderValue::from_static(RETRY_AFTER_BUSY),
+    );
+    r
+}
+
 /// A handler failure. Internal details are logged by the framing middleware and never sent.
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -201,6 +222,20 @@ pub enum AppError {
 #[derive(Debug, Clone)]
 pub struct ErrorDetail(pub String);
 
+impl AppError {
+    /// An unexpected failure: [`AppError::Unavailable`] when its cause is a database that
+    /// cannot serve now (a pool timeout, found anywhere in the error's source chain), else
+    /// [`AppError::Internal`]. Either way the detail goes to the log only.
+    #[must_use]
+    pub fn internal(error: &(dyn std::error::Error + 'static)) -> Self {
+        if attest_domain::database_unavailable(error) {
+            Self::Unavailable(error.to_string())
+        } else {
+            Self::Internal(error.to_string())
+        }
+    }
+}
+
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let status = match &self {
@@ -211,6 +246,12 @@ impl IntoResponse for AppError {
         // The body is produced by the framing middleware, which knows the request id and the
         // format the client wants.
         let mut response = status.into_response();
+        if matches!(self, Self::Unavailable(_)) {
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from_static(RETRY_AFTER_BUSY),
+            );
+        }
         if let Self::Internal(detail) | Self::Unavailable(detail) = self {
             response.extensions_mut().insert(ErrorDetail(detail));
         }

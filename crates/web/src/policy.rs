@@ -143,6 +143,9 @@ async fn by_token(state: &AppState, parts: &Parts) -> Result<VerifiedSession, Re
             Err(r)
         }
         Err(TokenFailure::Throttled(wait)) => Err(too_many(request_id, wait)),
+        Err(TokenFailure::Unavailable) => {
+            Err(crate::error::unavailable_response(request_id, Format::Json))
+        }
     }
 }
 

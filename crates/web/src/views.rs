@@ -47,9 +47,7 @@ pub fn role_options(
 
 /// If the template fails to render.
 pub fn html(status: StatusCode, template: &impl Template) -> Result<Response, AppError> {
-    let body = template
-        .render()
-        .map_err(|e| AppError::Internal(e.to_string()))?;
+    let body = template.render().map_err(|e| AppError::internal(&e))?;
     let mut r = (status, body).into_response();
     r.headers_mut().insert(
         header::CONTENT_TYPE,

@@ -3,11 +3,15 @@
 use std::time::Duration;
 
 use attest_test_support::{Backend, TestApp, both_backends};
+use attest_types::Role;
 use attest_web::AppState;
 use axum::Router;
 use axum::extract::State;
 use axum::routing::{get, post};
 use reqwest::StatusCode;
+
+use crate::documents::person;
+use crate::evidence::TENANT;
 
 /// Test-only routes. They exist in the test binary alone and pass through the full stack.
 fn test_routes() -> Router<AppState> {
@@ -419,6 +423,97 @@ both_backends!(
         app.shutdown().await;
     }
 );
+
+both_backends!(
+    sec_76_a_busy_database_answers_503_with_retry_after_not_500_nor_sign_in,
+    |backend| async move {
+        // One pooled connection, which a test route holds for three seconds: every request
+        // that needs the database waits a second for it and is then refused.
+        let app = TestApp::builder(backend)
+            .env("ATTEST_DATABASE__MAX_CONNECTIONS", "1")
+            .env("ATTEST_DATABASE__ACQUIRE_TIMEOUT_MS", "1000")
+            .routes(Router::new().route(
+                "/__test/hold-db",
+                get(|State(state): State<AppState>| async move {
+                    let tx = state.db.begin().await.map_err(|_| StatusCode::CONFLICT)?;
+                    tokio::time::sleep(Duration::from_secs(3)).await;
+                    drop(tx);
+                    Ok::<_, StatusCode>("released")
+                }),
+            ))
+            .start()
+            .await;
+        let mona = person(&app, TENANT, "mona@northwind.test", Role::Manager).await;
+        assert_eq!(
+            mona.get_json("/api/v1/controls").await.status(),
+            StatusCode::OK
+        );
+        let client = app.client.clone();
+        let url = app.url("/__test/hold-db");
+        let holder = tokio::spawn(async move { client.get(url).send().await });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+
+        // The API: 503 with a retry hint and the generic body, never the pool's message.
+        let r = mona.get_json("/api/v1/controls").await;
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(r.headers()["retry-after"], "1");
+        assert_security_headers(&r, "503 from a busy pool");
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(body["error"], "unavailable");
+        assert!(body["id"].is_string());
+        let text = body.to_string().to_lowercase();
+        assert!(!text.contains("pool") && !text.contains("sqlx"), "{text}");
+        // A page: the same, not a redirect to the sign-in form (the session is fine).
+        let r = mona.try_get("/dashboard").await.unwrap();
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(r.headers()["retry-after"], "1");
+        assert!(r.headers().get("location").is_none());
+
+        // Once the connection is free again, the same session carries on.
+        let held = holder.await.unwrap().unwrap();
+        assert_eq!(held.status(), StatusCode::OK);
+        assert_eq!(
+            mona.get_json("/api/v1/controls").await.status(),
+            StatusCode::OK
+        );
+        assert_eq!(mona.get("/dashboard").await.status(), StatusCode::OK);
+        app.shutdown().await;
+    }
+);
+
+/// SEC-76: a handler whose database call timed out waiting for the pool answers 503 with
+/// `Retry-After`, however deeply the domain wrapped the driver's error; any other failure
+/// stays a generic 500.
+#[test]
+fn sec_76_a_pool_timeout_inside_a_domain_error_is_503_and_other_failures_500() {
+    use attest_db::DbError;
+    use attest_domain::controls::ControlError;
+    use attest_web::error::AppError;
+    use axum::response::IntoResponse as _;
+
+    let busy = ControlError::Db(DbError::Sqlx(sqlx::Error::PoolTimedOut));
+    let r = AppError::internal(&busy).into_response();
+    assert_eq!(r.status().as_u16(), 503);
+    assert_eq!(r.headers()["retry-after"], "1");
+    let gone = ControlError::Db(DbError::Sqlx(sqlx::Error::PoolClosed));
+    assert_eq!(
+        AppError::internal(&gone).into_response().status().as_u16(),
+        503
+    );
+
+    let broken = ControlError::Db(DbError::Corrupt("control.status"));
+    let r = AppError::internal(&broken).into_response();
+    assert_eq!(r.status().as_u16(), 500);
+    assert!(r.headers().get("retry-after").is_none());
+    let missing = ControlError::Db(DbError::Sqlx(sqlx::Error::RowNotFound));
+    assert_eq!(
+        AppError::internal(&missing)
+            .into_response()
+            .status()
+            .as_u16(),
+        500
+    );
+}
 
 both_backends!(
     metrics_on_a_separate_listener_need_no_token,

@@ -9,8 +9,8 @@ async fn owner_db(db: &TestDb) -> Db {
     Db::connect(
         &db.owner_url,
         ConnectOptions {
-            max_connections: 2,
             create_if_missing: true,
+            ..ConnectOptions::sized(2)
         },
     )
     .await

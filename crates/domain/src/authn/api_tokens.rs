@@ -135,6 +135,17 @@ pub enum TokenFailure {
     Invalid,
     /// Over a request limit: wait this long.
     Throttled(Duration),
+    /// The database could not be reached in time; the token may be valid, so retry.
+    Unavailable,
+}
+
+/// A failed token lookup: unavailable when the database is busy or down, else invalid.
+fn lookup_failure(e: attest_db::DbError) -> TokenFailure {
+    if e.is_unavailable() {
+        TokenFailure::Unavailable
+    } else {
+        TokenFailure::Invalid
+    }
 }
 
 fn hash(token: &str) -> [u8; 32] {
@@ -321,7 +332,7 @@ impl Identity {
         }
         let row = store::by_hash(&self.db, &hash(token))
             .await
-            .map_err(|_| TokenFailure::Invalid)?
+            .map_err(lookup_failure)?
             .filter(|t| t.revoked_at.is_none() && t.expires_at > now)
             .ok_or(TokenFailure::Invalid)?;
         let user = UserId::from_uuid(row.user_id);
@@ -335,14 +346,14 @@ impl Identity {
             .map_err(TokenFailure::Throttled)?;
         let active = identity::user_by_id(&self.db, user)
             .await
-            .map_err(|_| TokenFailure::Invalid)?
+            .map_err(lookup_failure)?
             .is_some_and(|u| u.status == "active");
         if !active {
             return Err(TokenFailure::Invalid);
         }
         let membership = identity::membership_in(&self.db, user, row.tenant_id, now)
             .await
-            .map_err(|_| TokenFailure::Invalid)?
+            .map_err(lookup_failure)?
             .ok_or(TokenFailure::Invalid)?;
         let role = membership.role.parse().map_err(|_| TokenFailure::Invalid)?;
         let visibility = if membership.shared_only {

@@ -235,16 +235,18 @@ impl Identity {
         Ok(mfa::second_factors(&self.db, user).await?)
     }
 
-    /// The standing of a new session of a user without a second factor proof.
+    /// The standing of a new session of a user without a second factor proof, read through
+    /// the transaction that starts the session (a transaction never waits for a second
+    /// pooled connection: a pool full of such transactions would wait on itself).
     pub(crate) async fn standing_without_second_factor(
-        &self,
+        tx: &mut attest_db::Tx,
         tenant: Option<(TenantId, Role)>,
     ) -> Result<Standing, IdentityError> {
         Ok(match tenant {
             Some((t, role))
                 if sessions::second_factor_required(
                     role,
-                    mfa::tenant_requires_mfa(&self.db, t).await?,
+                    mfa::tenant_requires_mfa_tx(tx, t).await?,
                 ) =>
             {
                 Standing::MustEnrolSecondFactor
@@ -627,10 +629,10 @@ impl Identity {
                     .await
                     .map_err(internal)?;
                 let mut tx = self.db.begin().await?;
+                let left = mfa::recovery_remaining_tx(&mut tx, user).await?;
                 if !mfa::recovery_use(&mut tx, row.id, now).await? {
                     return Ok(Check::Rejected);
                 }
-                let left = mfa::recovery_remaining(&self.db, user).await.unwrap_or(0);
                 self.mailer.enqueue(&mut tx, mail).await?;
                 self.audit
                     .record_in(
@@ -661,7 +663,9 @@ impl Identity {
         client: &ClientFacts,
         now: OffsetDateTime,
     ) -> Result<LoginStep, IdentityError> {
-        if self.has_second_factor(user).await? {
+        // Read through `tx`, like the standing below.
+        let (totp, passkey) = mfa::second_factors_tx(tx, user).await?;
+        if totp || passkey {
             let token = Zeroizing::new(random::token().map_err(internal)?);
             mfa::pending_insert(
                 tx,
@@ -675,7 +679,7 @@ impl Identity {
             .await?;
             return Ok(LoginStep::SecondFactor(PendingToken(token)));
         }
-        let standing = self.standing_without_second_factor(tenant).await?;
+        let standing = Self::standing_without_second_factor(tx, tenant).await?;
         let (token, session) =
             sessions::start(tx, user, tenant, client, self.policy, now, false, standing).await?;
         Ok(LoginStep::SignedIn(token, session))

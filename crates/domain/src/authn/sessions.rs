@@ -112,6 +112,9 @@ pub enum SessionFailure {
     Expired,
     /// Signed out, revoked, or ended by a password change or an administrator.
     Ended,
+    /// The database could not be reached in time (every pooled connection busy): the
+    /// session may well be valid, so the client is asked to retry rather than to sign in.
+    Unavailable,
 }
 
 impl SessionFailure {
@@ -122,6 +125,7 @@ impl SessionFailure {
             Self::Unknown | Self::Ended => "unauthenticated",
             Self::Superseded => "session_superseded",
             Self::Expired => "session_expired",
+            Self::Unavailable => "unavailable",
         }
     }
 }
@@ -229,11 +233,21 @@ fn check(
     Ok(())
 }
 
+/// A failed session lookup: unavailable when the database is busy or down, else unknown.
+fn lookup_failure(e: DbError) -> SessionFailure {
+    if e.is_unavailable() {
+        SessionFailure::Unavailable
+    } else {
+        SessionFailure::Unknown
+    }
+}
+
 /// Checks a cookie token. User activity (`background == false`) moves the idle deadline;
 /// background polling does not (SEC-24). Refreshes are coalesced to one per 30 seconds.
 ///
 /// # Errors
-/// The reason the token does not authenticate; database failures count as unknown.
+/// The reason the token does not authenticate. A database that cannot serve now is
+/// [`SessionFailure::Unavailable`]; other database failures count as unknown.
 pub async fn authenticate(
     db: &Db,
     token: &str,
@@ -246,13 +260,13 @@ pub async fn authenticate(
     }
     let row = identity::session_by_token_hash(db, &token_hash(token))
         .await
-        .map_err(|_| SessionFailure::Unknown)?
+        .map_err(lookup_failure)?
         .ok_or(SessionFailure::Unknown)?;
     check(&row, policy, now)?;
     let user = UserId::from_uuid(row.user_id);
     let active = identity::user_by_id(db, user)
         .await
-        .map_err(|_| SessionFailure::Unknown)?
+        .map_err(lookup_failure)?
         .is_some_and(|u| u.status == "active");
     if !active {
         return Err(SessionFailure::Ended);
@@ -263,7 +277,7 @@ pub async fn authenticate(
     if let Some(t) = row.tenant_id
         && let Some(m) = identity::membership_in(db, user, t, now)
             .await
-            .map_err(|_| SessionFailure::Unknown)?
+            .map_err(lookup_failure)?
     {
         tenant = m.role.parse().ok().map(|r| (TenantId::from_uuid(t), r));
         tenant_requires = m.mfa_required;
@@ -276,7 +290,7 @@ pub async fn authenticate(
     if !background && now - row.last_seen_at >= TOUCH_EVERY {
         identity::touch_session(db, row.id, now)
             .await
-            .map_err(|_| SessionFailure::Unknown)?;
+            .map_err(lookup_failure)?;
     }
     let standing = match tenant {
         Some((_, role)) if !row.second_factor && second_factor_required(role, tenant_requires) => {

@@ -1157,7 +1157,7 @@ impl Sso {
         let role = if new_member {
             member_role
         } else {
-            identity::role_in(db, tenant, user_id)
+            identity::role_in_tx(&mut tx, tenant, user_id)
                 .await
                 .map_err(|e| plain(e.into()))?
                 .and_then(|r| r.parse().ok())
@@ -1378,22 +1378,24 @@ impl Sso {
         let row = self.provider(tenant).await?;
         let member = identity::role_in(db, tenant, user).await?;
         let jit_role: Role = row.jit_role.parse().unwrap_or(Role::Contributor);
+        // Read before the transaction, which must not wait for a second pooled connection.
+        let email = match &member {
+            Some(_) => String::new(),
+            None => identity::user_by_id(db, user)
+                .await?
+                .map(|u| u.email)
+                .unwrap_or_default(),
+        };
         let mut tx = db.begin().await?;
         // A newcomer to the tenant joins through a live invitation (used up here) or
         // just-in-time membership.
         let joining_role = match &member {
             Some(_) => None,
-            None => {
-                let email = identity::user_by_id(db, user)
-                    .await?
-                    .map(|u| u.email)
-                    .unwrap_or_default();
-                match identity::take_invitation_for(&mut tx, tenant, &email, now).await? {
-                    Some((r, limits)) => Some((r.parse().unwrap_or(Role::Contributor), limits)),
-                    None if row.jit => Some((jit_role, identity::MembershipLimits::default())),
-                    None => return Err(SsoError::NoAccess),
-                }
-            }
+            None => match identity::take_invitation_for(&mut tx, tenant, &email, now).await? {
+                Some((r, limits)) => Some((r.parse().unwrap_or(Role::Contributor), limits)),
+                None if row.jit => Some((jit_role, identity::MembershipLimits::default())),
+                None => return Err(SsoError::NoAccess),
+            },
         };
         let role = member
             .as_deref()
@@ -1421,9 +1423,7 @@ impl Sso {
         let standing = if has_factor || row.enforce {
             Standing::Full
         } else {
-            self.identity
-                .standing_without_second_factor(Some((tenant, role)))
-                .await?
+            Identity::standing_without_second_factor(&mut tx, Some((tenant, role))).await?
         };
         let (token, session) = sessions::start(
             &mut tx,
@@ -1618,6 +1618,8 @@ impl Sso {
             enforce: input.enforce,
         };
         let now = self.identity.clock.now();
+        // Read before the transaction: it must not wait for a second pooled connection.
+        let members = identity::members_of(&self.identity.db, tenant).await?;
         let mut tx = self.identity.db.begin().await?;
         if secret.is_some() || existing.is_none() {
             // A new provider whose secret the operator gives is stored without one.
@@ -1634,7 +1636,7 @@ impl Sso {
         // through the provider, or, for owners with a second factor, break-glass.
         let mut sessions_ended = 0;
         if row.enforce && !existing.as_ref().is_some_and(|e| e.enforce) {
-            for member in identity::members_of(&self.identity.db, tenant).await? {
+            for member in &members {
                 sessions_ended += identity::end_sessions_of_user(
                     &mut tx,
                     UserId::from_uuid(member.id),

@@ -77,9 +77,7 @@ fn failure(e: &IdentityError, ctx: &RequestContext, format: Format) -> Result<Re
             ctx.request_id,
             format,
         )),
-        e => {
-            identity_error_json(e, ctx.request_id).ok_or_else(|| AppError::Internal(e.to_string()))
-        }
+        e => identity_error_json(e, ctx.request_id).ok_or_else(|| AppError::internal(e)),
     }
 }
 
@@ -93,7 +91,7 @@ async fn list_page(
         .identity
         .access_reviews(session)
         .await
-        .map_err(|e| AppError::Internal(e.to_string()))?
+        .map_err(|e| AppError::internal(&e))?
         .into_inner()
         .into_iter()
         .map(|r| {

@@ -29,7 +29,7 @@ pub async fn chrome(
         .identity
         .whoami(session)
         .await
-        .map_err(|e| AppError::Internal(e.to_string()))?;
+        .map_err(|e| AppError::internal(&e))?;
     Ok((
         Chrome {
             nav: Some(Nav {
@@ -79,7 +79,7 @@ async fn account_page(
         .identity
         .sessions(session)
         .await
-        .map_err(|e| AppError::Internal(e.to_string()))?
+        .map_err(|e| AppError::internal(&e))?
         .into_iter()
         .map(|s| SessionLine {
             id: s.id.to_string(),
@@ -187,7 +187,7 @@ pub async fn change_password(
             "new_password",
             message,
         ),
-        Err(e) => return Err(AppError::Internal(e.to_string())),
+        Err(e) => return Err(AppError::internal(&e)),
     };
     if format == Format::Json {
         return Ok(crate::error::field_error_response(
@@ -224,7 +224,7 @@ pub async fn end_session(
         .identity
         .end_session(&session, id, "revoked", origin)
         .await
-        .map_err(|e| AppError::Internal(e.to_string()))?;
+        .map_err(|e| AppError::internal(&e))?;
     if !ended {
         return Err(AppError::NotFound);
     }
@@ -246,7 +246,7 @@ pub async fn api_sessions(
         .identity
         .sessions(&session)
         .await
-        .map_err(|e| AppError::Internal(e.to_string()))?;
+        .map_err(|e| AppError::internal(&e))?;
     let items: Vec<_> = list
         .into_iter()
         .map(|s| {
@@ -281,7 +281,7 @@ pub async fn api_end_session(
         .identity
         .end_session(&session, id, "revoked", origin)
         .await
-        .map_err(|e| AppError::Internal(e.to_string()))?;
+        .map_err(|e| AppError::internal(&e))?;
     if !ended {
         return Ok(error_code_response(
             StatusCode::NOT_FOUND,
@@ -305,7 +305,7 @@ pub async fn api_me(
         .identity
         .whoami(&session)
         .await
-        .map_err(|e| AppError::Internal(e.to_string()))?;
+        .map_err(|e| AppError::internal(&e))?;
     let mut r = Json(serde_json::json!({
         "user": session.user.to_string(),
         "email": email,

@@ -66,7 +66,7 @@ pub(crate) fn failure(
             &message,
             ctx.request_id,
         )),
-        e => Err(AppError::Internal(e.to_string())),
+        e => Err(AppError::internal(&e)),
     }
 }
 
@@ -340,7 +340,7 @@ pub async fn new_page(
     let d = match state.controls.get(&session, &control, origin(&ctx)).await {
         Ok(d) => d.into_inner(),
         Err(attest_domain::controls::ControlError::NotFound) => return Err(AppError::NotFound),
-        Err(e) => return Err(AppError::Internal(e.to_string())),
+        Err(e) => return Err(AppError::internal(&e)),
     };
     if !d.can_edit {
         return failure(ActivityError::Forbidden, &ctx, Format::Html);
@@ -568,7 +568,7 @@ pub async fn api_of_control(
     if let Err(e) = state.controls.get(&session, &control, origin(&ctx)).await {
         return match e {
             attest_domain::controls::ControlError::NotFound => Err(AppError::NotFound),
-            e => Err(AppError::Internal(e.to_string())),
+            e => Err(AppError::internal(&e)),
         };
     }
     match state.activities.of_control(&session, &control).await {

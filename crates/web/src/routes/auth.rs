@@ -173,7 +173,7 @@ pub async fn login(
         Err(LoginFailure::SsoRequired { tenant, provider }) => {
             return crate::routes::sso::sso_required(format, &ctx, &csrf, tenant, &provider, &next);
         }
-        Err(LoginFailure::Internal(e)) => return Err(AppError::Internal(e.to_string())),
+        Err(LoginFailure::Internal(e)) => return Err(AppError::internal(&e)),
     };
     if format == Format::Json {
         return Ok(error_code_response(status, code, ctx.request_id, format));
@@ -239,7 +239,7 @@ pub async fn logout(
             .identity
             .logout(session, origin)
             .await
-            .map_err(|e| AppError::Internal(e.to_string()))?;
+            .map_err(|e| AppError::internal(&e))?;
     }
     let mut r = see_other("/login");
     if let Some(Enrolling(s)) = &session {
@@ -283,7 +283,7 @@ pub async fn bootstrap_page(
     Path(token): Path<String>,
 ) -> Result<Response, AppError> {
     if let Err(e) = state.identity.check_bootstrap(&token).await {
-        return link_error(&e, &ctx, &headers).ok_or_else(|| AppError::Internal(e.to_string()));
+        return link_error(&e, &ctx, &headers).ok_or_else(|| AppError::internal(&e));
     }
     views::html(
         StatusCode::OK,
@@ -371,6 +371,6 @@ pub async fn bootstrap(
                 },
             )
         }
-        Err(e) => link_error(&e, &ctx, &headers).ok_or_else(|| AppError::Internal(e.to_string())),
+        Err(e) => link_error(&e, &ctx, &headers).ok_or_else(|| AppError::internal(&e)),
     }
 }

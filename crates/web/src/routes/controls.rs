@@ -49,7 +49,7 @@ fn failure(e: ControlError, ctx: &RequestContext, format: Format) -> Result<Resp
             &message,
             ctx.request_id,
         )),
-        e => Err(AppError::Internal(e.to_string())),
+        e => Err(AppError::internal(&e)),
     }
 }
 
@@ -537,13 +537,13 @@ async fn detail_page(
         .activities
         .of_control(session, id)
         .await
-        .map_err(|e| AppError::Internal(e.to_string()))?
+        .map_err(|e| AppError::internal(&e))?
         .into_inner();
     let assessment = state
         .activities
         .assess(session, id)
         .await
-        .map_err(|e| AppError::Internal(e.to_string()))?
+        .map_err(|e| AppError::internal(&e))?
         .into_inner();
     use attest_domain::activities::status::Effectiveness;
     let (chrome, _) = chrome(state, session).await?;

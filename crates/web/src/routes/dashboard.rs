@@ -80,7 +80,7 @@ struct Figures {
 
 /// The figures, or `None` for members who see only shared items (they have no dashboard).
 async fn figures(state: &AppState, session: &VerifiedSession) -> Result<Option<Figures>, AppError> {
-    let internal = |e: &dyn std::fmt::Display| AppError::Internal(e.to_string());
+    let internal = |e: &(dyn std::error::Error + 'static)| AppError::internal(e);
     let summary = match state.activities.summary(session).await {
         Ok(s) => s.into_inner(),
         Err(attest_domain::activities::ActivityError::NotFound) => return Ok(None),

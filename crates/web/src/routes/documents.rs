@@ -49,7 +49,7 @@ fn failure(e: DocumentError, ctx: &RequestContext, format: Format) -> Result<Res
             &message,
             ctx.request_id,
         )),
-        e => Err(AppError::Internal(e.to_string())),
+        e => Err(AppError::internal(&e)),
     }
 }
 

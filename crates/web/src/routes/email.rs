@@ -96,10 +96,9 @@ async fn request(
         Err(e) => {
             if format == Format::Json {
                 return identity_error_json(&e, ctx.request_id)
-                    .ok_or_else(|| AppError::Internal(e.to_string()));
+                    .ok_or_else(|| AppError::internal(&e));
             }
-            let (status, text) =
-                failure_text(&e).ok_or_else(|| AppError::Internal(e.to_string()))?;
+            let (status, text) = failure_text(&e).ok_or_else(|| AppError::internal(&e))?;
             message(state, session, status, text).await
         }
     }
@@ -171,8 +170,7 @@ pub async fn confirm_page(
             Ok(r)
         }
         Err(e) => {
-            let (status, text) =
-                failure_text(&e).ok_or_else(|| AppError::Internal(e.to_string()))?;
+            let (status, text) = failure_text(&e).ok_or_else(|| AppError::internal(&e))?;
             message(&state, &session, status, text).await
         }
     }
@@ -214,10 +212,9 @@ pub async fn confirm(
         Err(e) => {
             if format == Format::Json {
                 return identity_error_json(&e, ctx.request_id)
-                    .ok_or_else(|| AppError::Internal(e.to_string()));
+                    .ok_or_else(|| AppError::internal(&e));
             }
-            let (status, text) =
-                failure_text(&e).ok_or_else(|| AppError::Internal(e.to_string()))?;
+            let (status, text) = failure_text(&e).ok_or_else(|| AppError::internal(&e))?;
             message(&state, &session, status, text).await
         }
     }

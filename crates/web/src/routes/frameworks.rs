@@ -61,7 +61,7 @@ fn failure(e: FrameworkError, ctx: &RequestContext, format: Format) -> Result<Re
             &message,
             ctx.request_id,
         )),
-        e => Err(AppError::Internal(e.to_string())),
+        e => Err(AppError::internal(&e)),
     }
 }
 
@@ -671,7 +671,7 @@ pub async fn requirement_page(
                 (id.to_string(), reference, title, status)
             })
             .collect(),
-        Err(e) => return Err(AppError::Internal(e.to_string())),
+        Err(e) => return Err(AppError::internal(&e)),
     };
     let (chrome, _) = chrome(&state, &session).await?;
     let kind = r.kind.as_str();
@@ -692,7 +692,7 @@ pub async fn requirement_page(
 }
 
 fn oscal_download(title: &str, doc: &serde_json::Value) -> Result<Response, AppError> {
-    let body = serde_json::to_vec_pretty(doc).map_err(|e| AppError::Internal(e.to_string()))?;
+    let body = serde_json::to_vec_pretty(doc).map_err(|e| AppError::internal(&e))?;
     let mut r = (StatusCode::OK, body).into_response();
     let name = format!(
         "{}.oscal.json",

@@ -33,7 +33,7 @@ pub async fn home(
                 .identity
                 .tenants_of(s.user)
                 .await
-                .map_err(|e| AppError::Internal(e.to_string()))?
+                .map_err(|e| AppError::internal(&e))?
                 .into_iter()
                 .map(|(id, name, role)| TenantLine {
                     id: id.to_string(),

@@ -31,7 +31,7 @@ use crate::views::{
 };
 
 fn internal(e: &IdentityError) -> AppError {
-    AppError::Internal(e.to_string())
+    AppError::internal(e)
 }
 
 fn with_retry_after(mut r: Response, wait: time::Duration) -> Response {

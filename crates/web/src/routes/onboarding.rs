@@ -212,12 +212,12 @@ pub async fn reset(
         }
         Err(e @ IdentityError::TotpLocked(_)) => {
             crate::routes::identity_error_json(&e, ctx.request_id)
-                .ok_or_else(|| AppError::Internal(e.to_string()))
+                .ok_or_else(|| AppError::internal(&e))
         }
         Err(IdentityError::LinkGone | IdentityError::LinkUnknown) => {
             Ok(bad_link(&ctx, &headers, StatusCode::BAD_REQUEST))
         }
-        Err(e) => Err(AppError::Internal(e.to_string())),
+        Err(e) => Err(AppError::internal(&e)),
     }
 }
 
@@ -306,7 +306,7 @@ pub async fn invitation_page(
         ),
         Err(IdentityError::LinkGone) => Ok(bad_link(&ctx, &headers, StatusCode::GONE)),
         Err(IdentityError::LinkUnknown) => Err(AppError::NotFound),
-        Err(e) => Err(AppError::Internal(e.to_string())),
+        Err(e) => Err(AppError::internal(&e)),
     }
 }
 
@@ -357,7 +357,7 @@ pub async fn accept_invitation(
                 .identity
                 .check_invitation(&token)
                 .await
-                .map_err(|e| AppError::Internal(e.to_string()))?;
+                .map_err(|e| AppError::internal(&e))?;
             views::html(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 &invitation_form(
@@ -383,7 +383,7 @@ pub async fn accept_invitation(
             Ok(bad_link(&ctx, &headers, StatusCode::GONE))
         }
         Err(IdentityError::LinkUnknown) => Err(AppError::NotFound),
-        Err(e) => Err(AppError::Internal(e.to_string())),
+        Err(e) => Err(AppError::internal(&e)),
     }
 }
 
@@ -577,7 +577,7 @@ pub async fn invite(
             )
             .await
         }
-        Err(e) => Err(AppError::Internal(e.to_string())),
+        Err(e) => Err(AppError::internal(&e)),
     }
 }
 
@@ -662,7 +662,7 @@ async fn member_result(
         )),
         Err(e) => {
             let Some((status, code, message)) = member_error(&e) else {
-                return Err(AppError::Internal(e.to_string()));
+                return Err(AppError::internal(&e));
             };
             if format == Format::Json {
                 return Ok(error_code_response(status, code, ctx.request_id, format));
@@ -811,6 +811,6 @@ pub async fn switch_tenant(
     match state.identity.switch_tenant(&session, tenant).await {
         Ok(()) => Ok(see_other("/")),
         Err(IdentityError::NotFound) => Err(AppError::NotFound),
-        Err(e) => Err(AppError::Internal(e.to_string())),
+        Err(e) => Err(AppError::internal(&e)),
     }
 }

@@ -50,7 +50,7 @@ async fn page_with(
     let grants = match state.identity.operator_grants(session).await {
         Ok(g) => g.into_inner(),
         Err(IdentityError::Forbidden | IdentityError::NotFound) => return Err(AppError::NotFound),
-        Err(e) => return Err(AppError::Internal(e.to_string())),
+        Err(e) => return Err(AppError::internal(&e)),
     }
     .into_iter()
     .map(|g| {
@@ -142,7 +142,7 @@ pub async fn grant(
             .await
         }
         Err(IdentityError::Forbidden | IdentityError::NotFound) => Err(AppError::NotFound),
-        Err(e) => Err(AppError::Internal(e.to_string())),
+        Err(e) => Err(AppError::internal(&e)),
     }
 }
 
@@ -164,6 +164,6 @@ pub async fn revoke(
     {
         Ok(()) => Ok(see_other("/tenant/operator-access")),
         Err(IdentityError::Forbidden | IdentityError::NotFound) => Err(AppError::NotFound),
-        Err(e) => Err(AppError::Internal(e.to_string())),
+        Err(e) => Err(AppError::internal(&e)),
     }
 }

@@ -24,7 +24,7 @@ use crate::routes::identity_error_json;
 use crate::routes::mfa::{after_action, shown_codes, told};
 
 fn internal(e: &IdentityError) -> AppError {
-    AppError::Internal(e.to_string())
+    AppError::internal(e)
 }
 
 fn challenge_json(c: &PasskeyChallenge) -> Response {

@@ -70,7 +70,7 @@ fn failure(e: RiskError, ctx: &RequestContext, format: Format) -> Result<Respons
             &message,
             ctx.request_id,
         )),
-        e => Err(AppError::Internal(e.to_string())),
+        e => Err(AppError::internal(&e)),
     }
 }
 

@@ -89,6 +89,14 @@ struct ProblemPage<'a> {
     again: Option<String>,
 }
 
+/// An SSO failure that is ours: 503 when the database was too busy to answer, else 500.
+fn sso_internal(e: &SsoError) -> AppError {
+    match e {
+        SsoError::Internal(inner) => AppError::internal(inner),
+        other => AppError::Internal(other.detail()),
+    }
+}
+
 /// The answer to a refused SSO step: a page saying what happened and what to do, or JSON
 /// with the stable code. Internal failures become the generic 500.
 fn refusal(
@@ -99,7 +107,7 @@ fn refusal(
 ) -> Result<Response, AppError> {
     let status = status_of(e);
     if status == StatusCode::INTERNAL_SERVER_ERROR {
-        return Err(AppError::Internal(e.detail()));
+        return Err(sso_internal(e));
     }
     let mut r = if format == Format::Json {
         let mut r = (
@@ -200,7 +208,7 @@ pub async fn tenant_page(
     let target = match state.sso.target(tenant).await {
         Ok(t) => t,
         Err(SsoError::NotConfigured) => return Err(AppError::NotFound),
-        Err(e) => return Err(AppError::Internal(e.detail())),
+        Err(e) => return Err(sso_internal(&e)),
     };
     views::html(
         StatusCode::OK,
@@ -255,7 +263,7 @@ pub async fn start(
             .sso
             .target_for_email(e)
             .await
-            .map_err(|e| AppError::Internal(e.detail()))?
+            .map_err(|e| sso_internal(&e))?
             .map(|t| t.tenant),
         (None, None) => None,
     };
@@ -616,7 +624,7 @@ async fn settings_page(
                 Format::Html,
             ));
         }
-        Err(e) => return Err(AppError::Internal(e.detail())),
+        Err(e) => return Err(sso_internal(&e)),
     };
     let mut form =
         form.unwrap_or_else(|| current.as_ref().map(SettingsView::from).unwrap_or_default());

@@ -19,7 +19,7 @@ use crate::routes::identity_error_json;
 use crate::views::{self, TokenView, TokensPage};
 
 fn internal(e: &IdentityError) -> AppError {
-    AppError::Internal(e.to_string())
+    AppError::internal(e)
 }
 
 /// What the page shows besides the list.

@@ -148,7 +148,7 @@ fn failure(
             ctx.request_id,
             format,
         )),
-        e => Err(AppError::Internal(e.to_string())),
+        e => Err(AppError::internal(&e)),
     }
 }
 
