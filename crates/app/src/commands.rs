@@ -144,6 +144,9 @@ async fn dev(cfg: &Config, action: crate::cli::DevAction) -> ExitCode {
             Ok(n) => n,
             Err(e) => return fail(1, e),
         };
+        if let Err(e) = activities.compact_tallies(t).await {
+            return fail(1, e);
+        }
         println!(
             "seeded {tenant}: {} controls, {} activities, {} runs ({} approved), {} evidence links, {} risks, {} audit events in {:.1} s; effectiveness of {rechecked} controls computed in {:.1} s",
             report.controls, report.activities, report.runs, report.approved, report.evidence_links, report.risks, report.audit_events, report.seconds, started.elapsed().as_secs_f64()

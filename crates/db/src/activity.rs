@@ -1025,41 +1025,6 @@ pub async fn list_runs(
     }))
 }
 
-/// How many runs are past due and not approved.
-///
-/// # Errors
-/// On database failure.
-pub async fn overdue_count(tx: &mut Tx, tenant: TenantId, today: Date) -> Result<i64, DbError> {
-    Ok(on_tx!(tx, |conn| {
-        sqlx::query_scalar(
-            "SELECT count(*) FROM activity_run WHERE tenant_id = $1 AND state <> 'approved' AND due_on < $2",
-        )
-        .bind(tenant.as_uuid())
-        .bind(today)
-        .fetch_one(&mut *conn)
-        .await?
-    }))
-}
-
-/// Controls by effectiveness (controls that do not apply left out): `(state, count)`.
-///
-/// # Errors
-/// On database failure.
-pub async fn effectiveness_counts(
-    tx: &mut Tx,
-    tenant: TenantId,
-) -> Result<Vec<(String, i64)>, DbError> {
-    Ok(on_tx!(tx, |conn| {
-        sqlx::query_as(
-            "SELECT effectiveness, count(*) FROM control WHERE tenant_id = $1 AND status <> 'not_applicable' \
-             GROUP BY effectiveness",
-        )
-        .bind(tenant.as_uuid())
-        .fetch_all(&mut *conn)
-        .await?
-    }))
-}
-
 /// Seed only (`attest dev seed`): performs and approves, at `at`, every run of the period
 /// starting on `period_start`, except those of controls whose reference ends in `0`, which are
 /// left overdue; the reminders of the period's runs are marked sent. Returns how many were

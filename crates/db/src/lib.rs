@@ -55,5 +55,6 @@ mod pool;
 pub mod risk;
 pub mod share;
 pub mod sso;
+pub mod tally;
 
 pub use pool::{ConnectOptions, Db, DbError, Engine, Tx};

@@ -67,7 +67,12 @@ pub(crate) async fn runs_of(b: &Browser, control: &str) -> Vec<Value> {
     v["items"].as_array().unwrap().clone()
 }
 
-async fn perform(b: &Browser, run: &str, result: &str, evidence: &[&str]) -> reqwest::Response {
+pub(crate) async fn perform(
+    b: &Browser,
+    run: &str,
+    result: &str,
+    evidence: &[&str],
+) -> reqwest::Response {
     b.api(
         Method::POST,
         &format!("/api/v1/runs/{run}/perform"),
@@ -76,7 +81,12 @@ async fn perform(b: &Browser, run: &str, result: &str, evidence: &[&str]) -> req
     .await
 }
 
-async fn review(b: &Browser, run: &str, decision: &str, remarks: &str) -> reqwest::Response {
+pub(crate) async fn review(
+    b: &Browser,
+    run: &str,
+    decision: &str,
+    remarks: &str,
+) -> reqwest::Response {
     b.api(
         Method::POST,
         &format!("/api/v1/runs/{run}/review"),

@@ -158,3 +158,128 @@ both_backends!(
         app.shutdown().await;
     }
 );
+
+/// The dashboard's counts equal a count over the tables (grey: the tables are read directly).
+async fn counts_match_the_tables(app: &TestApp, b: &attest_test_support::Browser) {
+    let v: Value = b.get_json("/api/v1/dashboard").await.json().await.unwrap();
+    for state in ["effective", "not_tested", "overdue", "deficient"] {
+        let direct = crate::evidence::scalars(
+            app,
+            &format!(
+                "SELECT count(*) FROM control WHERE effectiveness = '{state}' AND status <> 'not_applicable'"
+            ),
+        )
+        .await[0];
+        assert_eq!(
+            v["effectiveness"][state].as_i64(),
+            Some(direct),
+            "{state}: {v}"
+        );
+    }
+    let today = attest_types::Clock::now(&app.clock).date();
+    let overdue = crate::evidence::scalars(
+        app,
+        &format!(
+            "SELECT count(*) FROM activity_run WHERE state <> 'approved' AND due_on < '{today}'"
+        ),
+    )
+    .await[0];
+    assert_eq!(v["overdue_runs"].as_i64(), Some(overdue), "{v}");
+}
+
+// The dashboard reads controls by effectiveness and overdue runs from tallies that database
+// triggers keep in the same transaction as every change (migration 0017). Whatever changes a
+// control or a run (creation, a status change, performing and approving, time passing,
+// deletion), the tallies agree with the tables, and the sweep folds them to one row per key.
+both_backends!(
+    the_dashboard_tallies_follow_every_change_and_fold_to_one_row_per_key,
+    |backend| async move {
+        use crate::activities::{evidence_on, perform, review};
+        let app = TestApp::start(backend).await;
+        let mona = person(&app, TENANT, "mona@northwind.test", Role::Manager).await;
+        let carl = person(&app, TENANT, "carl@northwind.test", Role::Contributor).await;
+        let (mona_id, carl_id) = (user_id(&mona).await, user_id(&carl).await);
+        let a = new_control(
+            &mona,
+            json!({ "reference": "CTL-A", "title": "Backups", "status": "implemented" }),
+        )
+        .await;
+        let b = new_control(
+            &mona,
+            json!({ "reference": "CTL-B", "title": "Access", "status": "draft" }),
+        )
+        .await;
+        let c = new_control(&mona, json!({ "reference": "CTL-C", "title": "Office", "status": "not_applicable", "justification": "No office" })).await;
+        new_activity(&mona, &a, json!({ "title": "Restore test", "frequency": "weekly", "starts_on": "2026-10-05", "performer": carl_id, "reviewer": mona_id })).await;
+        new_activity(&mona, &b, json!({ "title": "Access check", "frequency": "monthly", "starts_on": "2026-09-01", "performer": carl_id, "reviewer": mona_id })).await;
+        counts_match_the_tables(&app, &mona).await;
+        // A run performed with covering evidence, then approved.
+        let runs = runs_of(&mona, &a).await;
+        let run = runs[0]["id"].as_str().unwrap().to_owned();
+        let proof = evidence_on(&carl, "Restore log", "2026-10-01", Some("2027-03-31")).await;
+        assert_eq!(
+            perform(&carl, &run, "effective", &[&proof]).await.status(),
+            StatusCode::NO_CONTENT
+        );
+        counts_match_the_tables(&app, &mona).await;
+        assert_eq!(
+            review(&mona, &run, "approve", "").await.status(),
+            StatusCode::NO_CONTENT
+        );
+        counts_match_the_tables(&app, &mona).await;
+
+        // Status changes in and out of "not applicable", and a deletion.
+        let r = mona
+            .api(
+                Method::PUT,
+                &format!("/api/v1/controls/{b}"),
+                Some(json!({ "reference": "CTL-B", "title": "Access", "status": "not_applicable", "justification": "Outsourced" })),
+            )
+            .await;
+        assert!(r.status().is_success(), "{}", r.status());
+        counts_match_the_tables(&app, &mona).await;
+        let r = mona
+            .api(
+                Method::PUT,
+                &format!("/api/v1/controls/{c}"),
+                Some(json!({ "reference": "CTL-C", "title": "Office", "status": "implemented" })),
+            )
+            .await;
+        assert!(r.status().is_success(), "{}", r.status());
+        new_activity(&mona, &c, json!({ "title": "Office walk", "frequency": "monthly", "starts_on": "2026-11-01", "performer": carl_id, "reviewer": mona_id })).await;
+        counts_match_the_tables(&app, &mona).await;
+        let r = mona
+            .api(Method::DELETE, &format!("/api/v1/controls/{a}"), None)
+            .await;
+        assert!(r.status().is_success(), "{}", r.status());
+        counts_match_the_tables(&app, &mona).await;
+
+        // Time passes: the sweep creates runs, marks controls overdue and folds the tallies.
+        app.clock.advance(time::Duration::days(40));
+        let mona = again(&app, "mona@northwind.test").await;
+        app.state().activities.sweep(&app.base).await.unwrap();
+        counts_match_the_tables(&app, &mona).await;
+        let v: Value = mona
+            .get_json("/api/v1/dashboard")
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert!(v["overdue_runs"].as_i64().unwrap() > 0, "{v}");
+        assert!(v["effectiveness"]["overdue"].as_i64().unwrap() > 0, "{v}");
+        let keys = crate::evidence::scalars(
+            &app,
+            "SELECT count(*) FROM (SELECT effectiveness, status FROM control_tally \
+             GROUP BY effectiveness, status) AS k",
+        )
+        .await[0];
+        assert_eq!(crate::evidence::count(&app, "control_tally").await, keys);
+        let days = crate::evidence::scalars(
+            &app,
+            "SELECT count(*) FROM (SELECT due_on FROM open_run_tally GROUP BY due_on) AS k",
+        )
+        .await[0];
+        assert_eq!(crate::evidence::count(&app, "open_run_tally").await, days);
+        app.shutdown().await;
+    }
+);

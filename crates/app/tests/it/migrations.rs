@@ -243,3 +243,92 @@ async fn try_exec_owner(db: &TestDb, sql: &'static str) -> Result<(), sqlx::Erro
         }
     }
 }
+
+both_backends!(
+    the_dashboard_tallies_start_from_the_counts_of_a_populated_database,
+    |backend| async move {
+        use attest_test_support::TestApp;
+        use attest_test_support::binary::{run_with_stdin, text};
+        // A populated database (the seed: controls of every status, runs approved and not),
+        // taken back to before migration 0017.
+        let app = TestApp::start(backend).await;
+        let data = app.data_dir.path().to_str().unwrap().to_owned();
+        let out = run_with_stdin(
+            &crate::attest_bin(),
+            &[
+                "--data-dir",
+                &data,
+                "dev",
+                "seed",
+                "--tenant",
+                "Seeded Org",
+                "--manager-email",
+                "seed@bench.test",
+                "--controls",
+                "60",
+                "--runs-per-control",
+                "5",
+                "--audit-events",
+                "10",
+                "--risks",
+                "1",
+                "--password-stdin",
+            ],
+            &[("ATTEST_DATABASE__URL", &app.db.url)],
+            &format!("{}\n", crate::documents::PASSWORD),
+        );
+        assert!(out.status.success(), "{}", text(&out));
+        let undo = match backend {
+            Backend::Sqlite => {
+                "DROP TABLE control_tally; DROP TABLE open_run_tally; \
+                 DROP TRIGGER control_tally_insert; DROP TRIGGER control_tally_update; \
+                 DROP TRIGGER control_tally_delete; DROP TRIGGER open_run_tally_insert; \
+                 DROP TRIGGER open_run_tally_update; DROP TRIGGER open_run_tally_delete; \
+                 DELETE FROM _sqlx_migrations WHERE version = 17;"
+            }
+            Backend::Postgres => {
+                "DROP TABLE control_tally; DROP TABLE open_run_tally; \
+                 DROP FUNCTION control_tally_delta() CASCADE; \
+                 DROP FUNCTION open_run_tally_delta() CASCADE; \
+                 DELETE FROM _sqlx_migrations WHERE version = 17;"
+            }
+        };
+        exec_owner(&app.db, undo).await;
+        assert!(!table_exists(&app.db, "control_tally").await);
+        let owner = owner_db(&app.db).await;
+        let applied = migrate::run(&owner).await.unwrap();
+        assert_eq!(
+            applied.iter().map(MigrationSpec::label).collect::<Vec<_>>(),
+            ["0017_dashboard_tallies"]
+        );
+        owner.close().await;
+        // The tallies hold what the tables hold, key by key.
+        let by_key = crate::evidence::scalars(
+            &app,
+            "SELECT count(*) FROM (SELECT effectiveness, status, count(*) AS n FROM control \
+             GROUP BY effectiveness, status) AS c WHERE n = (SELECT SUM(t.n) FROM control_tally t \
+             WHERE t.effectiveness = c.effectiveness AND t.status = c.status)",
+        )
+        .await[0];
+        let keys = crate::evidence::scalars(
+            &app,
+            "SELECT count(*) FROM (SELECT effectiveness, status FROM control GROUP BY effectiveness, status) AS c",
+        )
+        .await[0];
+        assert!(keys >= 3, "the seed has several statuses and states");
+        assert_eq!(by_key, keys);
+        let open = crate::evidence::scalars(
+            &app,
+            "SELECT count(*) FROM activity_run WHERE state <> 'approved'",
+        )
+        .await[0];
+        let tallied = crate::evidence::scalars(
+            &app,
+            "SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT) FROM open_run_tally",
+        )
+        .await[0];
+        assert!(open > 0);
+        assert_eq!(tallied, open);
+        app.shutdown().await;
+    }
+);

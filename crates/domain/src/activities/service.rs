@@ -1481,8 +1481,10 @@ impl Activities {
         let caller = reader(session)?;
         let today = self.today();
         let mut tx = self.db.read_for(caller.tenant).await?;
-        let counts = store::effectiveness_counts(&mut tx, caller.tenant).await?;
-        let overdue_runs = store::overdue_count(&mut tx, caller.tenant, today).await?;
+        // From the tallies the triggers keep (migration 0017), not a walk over every control.
+        let counts = attest_db::tally::controls_by_effectiveness(&mut tx, caller.tenant).await?;
+        let overdue_runs =
+            attest_db::tally::open_runs_due_before(&mut tx, caller.tenant, today).await?;
         let overdue = store::list_runs(
             &mut tx,
             caller.tenant,
