@@ -21,6 +21,7 @@ use attest_types::{Actor, Clock};
 use attest_web::server::{CertFiles, HttpLimits, RunningServer, ServerParts};
 use attest_web::{AppState, WebSettings};
 use axum::Router;
+use tokio::task::JoinSet;
 
 use crate::prepare::{self, PrepareError};
 use crate::telemetry;
@@ -76,6 +77,7 @@ pub struct Launched {
     /// The one-time link that creates the first administrator, while no user exists.
     pub bootstrap_link: Option<String>,
     server: RunningServer,
+    background: JoinSet<()>,
 }
 
 fn bind(key: &'static str, addr: &str) -> Result<TcpListener, LaunchError> {
@@ -152,11 +154,14 @@ pub async fn launch(l: Launch) -> Result<Launched, LaunchError> {
         Arc::clone(&pepper),
     )
     .map_err(|e| PrepareError::Files(format!("auth.argon2_memory_kib: {e}")))?;
+    // The periodic tasks (mail delivery, sweeps). Shutdown stops them before the database
+    // closes; each of their steps is a transaction, so a stopped one leaves nothing half-done.
+    let mut background = JoinSet::new();
     let mailer = Mailer::new(db.clone(), Arc::clone(&keys), Arc::clone(&clock));
     match crate::mailer::SmtpTransport::from_config(cfg).map_err(PrepareError::Files)? {
         Some(transport) => {
             let m = mailer.clone();
-            tokio::spawn(m.run(Arc::new(transport), Duration::from_secs(5)));
+            background.spawn(m.run(Arc::new(transport), Duration::from_secs(5)));
         }
         None => tracing::warn!(
             "mail.smtp_host is not set: invitations and reset mails are queued but not sent"
@@ -198,7 +203,7 @@ pub async fn launch(l: Launch) -> Result<Launched, LaunchError> {
         let inactive = (cfg.auth.inactive_disable_days > 0)
             .then(|| time::Duration::days(i64::from(cfg.auth.inactive_disable_days)));
         let base_url = public_url.clone();
-        tokio::spawn(async move {
+        background.spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(3600));
             loop {
                 tick.tick().await;
@@ -262,7 +267,7 @@ pub async fn launch(l: Launch) -> Result<Launched, LaunchError> {
     // files waiting for a scan verdict: at start and every five minutes.
     {
         let sweeper = evidence.clone();
-        tokio::spawn(async move {
+        background.spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(300));
             loop {
                 tick.tick().await;
@@ -320,7 +325,7 @@ pub async fn launch(l: Launch) -> Result<Launched, LaunchError> {
         let sweeper = state.activities.clone();
         let risks = state.risks.clone();
         let base_url = public_url.clone();
-        tokio::spawn(async move {
+        background.spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(3600));
             loop {
                 tick.tick().await;
@@ -395,6 +400,7 @@ pub async fn launch(l: Launch) -> Result<Launched, LaunchError> {
         public_url,
         bootstrap_link,
         server,
+        background,
     })
 }
 
@@ -425,10 +431,11 @@ impl Launched {
         }
     }
 
-    /// Drains in-flight requests, records the stop, flushes the audit queue and closes the
-    /// database.
-    pub async fn shutdown(self) {
+    /// Drains in-flight requests, stops the periodic tasks, records the stop, flushes the
+    /// audit queue and closes the database.
+    pub async fn shutdown(mut self) {
         self.server.shutdown().await;
+        self.background.shutdown().await;
         let _ = self
             .state
             .audit

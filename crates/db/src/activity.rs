@@ -145,8 +145,8 @@ pub async fn update_activity(
     Ok(on_tx!(tx, |conn| {
         sqlx::query(
             "UPDATE activity SET title = $3, instructions = $4, frequency = $5, interval_days = $6, starts_on = $7, \
-             weekend_rule = $8, performer_id = $9, reviewer_id = $10, remind_days = $11, active = $12, updated_at = $13 \
-             WHERE tenant_id = $1 AND id = $2",
+             weekend_rule = $8, performer_id = $9, reviewer_id = $10, remind_days = $11, active = $12, updated_at = $13, \
+             schedule_after = NULL WHERE tenant_id = $1 AND id = $2",
         )
         .bind(tenant.as_uuid())
         .bind(a.id)
@@ -229,14 +229,16 @@ pub struct ScheduleRow {
     pub last_start: Option<Date>,
 }
 
-/// The tenant's active activities, `limit` at a time after `after` (by id), each with the
-/// first day of its latest run: what the scheduler works through.
+/// The tenant's active activities that may need runs created on `today` (never visited by
+/// the scheduler, edited since, or whose next run's day has come), `limit` at a time after
+/// `after` (by id), each with the first day of its latest run.
 ///
 /// # Errors
 /// On database failure.
 pub async fn to_schedule(
     tx: &mut Tx,
     tenant: TenantId,
+    today: Date,
     after: Option<Uuid>,
     limit: i64,
 ) -> Result<Vec<ScheduleRow>, DbError> {
@@ -244,14 +246,39 @@ pub async fn to_schedule(
         sqlx::query_as(
             "SELECT a.id, a.control_id, a.frequency, a.interval_days, a.starts_on, a.weekend_rule, \
              (SELECT MAX(r.period_start) FROM activity_run r WHERE r.activity_id = a.id) AS last_start \
-             FROM activity a WHERE a.tenant_id = $1 AND a.active AND ($2 IS NULL OR a.id > $2) ORDER BY a.id LIMIT $3",
+             FROM activity a WHERE a.tenant_id = $1 AND a.active \
+             AND (a.schedule_after IS NULL OR a.schedule_after <= $2) \
+             AND ($3 IS NULL OR a.id > $3) ORDER BY a.id LIMIT $4",
         )
         .bind(tenant.as_uuid())
+        .bind(today)
         .bind(after)
         .bind(limit)
         .fetch_all(&mut *conn)
         .await?
     }))
+}
+
+/// Records the first day on which an activity can need a new run (`None`: visit it at the
+/// next sweep).
+///
+/// # Errors
+/// On database failure.
+pub async fn set_schedule_after(
+    tx: &mut Tx,
+    tenant: TenantId,
+    activity: Uuid,
+    day: Option<Date>,
+) -> Result<(), DbError> {
+    on_tx!(tx, |conn| {
+        sqlx::query("UPDATE activity SET schedule_after = $3 WHERE tenant_id = $1 AND id = $2")
+            .bind(tenant.as_uuid())
+            .bind(activity)
+            .bind(day)
+            .execute(&mut *conn)
+            .await?;
+    });
+    Ok(())
 }
 
 /// A run's period to create.

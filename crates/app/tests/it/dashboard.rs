@@ -280,6 +280,25 @@ both_backends!(
         )
         .await[0];
         assert_eq!(crate::evidence::count(&app, "open_run_tally").await, days);
+        // The sweep recorded, for every active activity, the day it can next need a run, and
+        // that day lies ahead: the next sweep passes them all by (migration 0018).
+        let today = attest_types::Clock::now(&app.clock).date();
+        let due = crate::evidence::scalars(
+            &app,
+            &format!(
+                "SELECT count(*) FROM activity WHERE active AND (schedule_after IS NULL OR schedule_after <= '{today}')"
+            ),
+        )
+        .await[0];
+        assert_eq!(due, 0);
+        let runs_before = crate::evidence::count(&app, "activity_run").await;
+        // ...until time reaches that day: another 40 days on, runs are created again.
+        app.clock.advance(time::Duration::days(40));
+        let report = app.state().activities.sweep(&app.base).await.unwrap();
+        assert!(report.scheduled > 0, "{report:?}");
+        assert!(crate::evidence::count(&app, "activity_run").await > runs_before);
+        let mona = again(&app, "mona@northwind.test").await;
+        counts_match_the_tables(&app, &mona).await;
         app.shutdown().await;
     }
 );

@@ -214,15 +214,7 @@ impl Schedule {
     #[must_use]
     pub fn periods_between(&self, from: Date, until: Date, limit: usize) -> Vec<Period> {
         let mut out = Vec::new();
-        // Skip ahead cheaply: no period before the one containing `from` is wanted.
-        let mut n = match self.frequency {
-            Frequency::Weekly => (from - self.starts_on).whole_weeks() - 1,
-            Frequency::EveryDays(d) => (from - self.starts_on).whole_days() / i64::from(d) - 1,
-            Frequency::Monthly => month_gap(self.starts_on, from) - 1,
-            Frequency::Quarterly => month_gap(self.starts_on, from) / 3 - 1,
-            Frequency::Yearly => month_gap(self.starts_on, from) / 12 - 1,
-        }
-        .max(0);
+        let mut n = self.index_before(from);
         while out.len() < limit {
             let Some(p) = self.period(n) else { break };
             if p.start > until {
@@ -234,6 +226,36 @@ impl Schedule {
             n += 1;
         }
         out
+    }
+}
+
+impl Schedule {
+    /// The number of a period that starts on or before `day` and at most two periods before
+    /// the one containing it (0 when `day` is before the first): where a walk to `day` can
+    /// begin without counting every period since the schedule started.
+    fn index_before(&self, day: Date) -> i64 {
+        match self.frequency {
+            Frequency::Weekly => (day - self.starts_on).whole_weeks() - 1,
+            Frequency::EveryDays(d) => (day - self.starts_on).whole_days() / i64::from(d) - 1,
+            Frequency::Monthly => month_gap(self.starts_on, day) - 1,
+            Frequency::Quarterly => month_gap(self.starts_on, day) / 3 - 1,
+            Frequency::Yearly => month_gap(self.starts_on, day) / 12 - 1,
+        }
+        .max(0)
+    }
+
+    /// The first day of the first period that starts after `day`; `None` past 2099's range
+    /// of dates.
+    #[must_use]
+    pub fn first_start_after(&self, day: Date) -> Option<Date> {
+        let mut n = self.index_before(day);
+        loop {
+            let start = self.start_of(n)?;
+            if start > day {
+                return Some(start);
+            }
+            n = n.checked_add(1)?;
+        }
     }
 }
 
@@ -249,6 +271,49 @@ mod tests {
 
     fn sched(start: Date, f: Frequency, w: WeekendRule) -> Schedule {
         Schedule::new(start, f, w).unwrap()
+    }
+
+    #[test]
+    fn the_first_start_after_a_day_is_the_next_periods_first_day() {
+        let m = sched(date!(2026 - 01 - 31), Frequency::Monthly, WeekendRule::Keep);
+        assert_eq!(
+            m.first_start_after(date!(2026 - 01 - 30)),
+            Some(date!(2026 - 01 - 31))
+        );
+        assert_eq!(
+            m.first_start_after(date!(2026 - 01 - 31)),
+            Some(date!(2026 - 02 - 28))
+        );
+        assert_eq!(
+            m.first_start_after(date!(2026 - 03 - 30)),
+            Some(date!(2026 - 03 - 31))
+        );
+        let w = sched(date!(2026 - 11 - 02), Frequency::Weekly, WeekendRule::Keep);
+        assert_eq!(
+            w.first_start_after(date!(2027 - 02 - 01)),
+            Some(date!(2027 - 02 - 08))
+        );
+        let d = sched(
+            date!(2026 - 11 - 01),
+            Frequency::EveryDays(10),
+            WeekendRule::Keep,
+        );
+        assert_eq!(
+            d.first_start_after(date!(2026 - 11 - 11)),
+            Some(date!(2026 - 11 - 21))
+        );
+        // Every start after the day is later than the one found, and none in between.
+        for f in [Frequency::Quarterly, Frequency::Yearly] {
+            let s = sched(date!(2024 - 05 - 15), f, WeekendRule::Keep);
+            let day = date!(2026 - 12 - 01);
+            let next = s.first_start_after(day).unwrap();
+            let all = s.periods_between(date!(2024 - 05 - 15), next, 100);
+            assert!(
+                all.iter().all(|p| p.start <= day || p.start == next),
+                "{f:?}"
+            );
+            assert!(next > day);
+        }
     }
 
     #[test]

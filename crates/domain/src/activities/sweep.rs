@@ -9,9 +9,9 @@ use attest_types::{Actor, TenantId, UserId};
 use time::Duration;
 use uuid::Uuid;
 
-use super::RUN_KIND;
 use super::schedule::{Frequency, Schedule, WeekendRule};
 use super::service::{Activities, ActivityError, wanted_runs};
+use super::{HORIZON_DAYS, RUN_KIND};
 use crate::audit::{AuditRecord, Outcome};
 
 /// Activities scheduled, or controls rechecked, per transaction.
@@ -60,12 +60,15 @@ impl Activities {
 
     async fn schedule_tenant(&self, tenant: TenantId) -> Result<u64, ActivityError> {
         let today = self.today();
+        let horizon = today
+            .checked_add(Duration::days(HORIZON_DAYS))
+            .unwrap_or(today);
         let now = self.clock.now();
         let mut made = 0;
         let mut after = None;
         loop {
             let mut tx = self.db.begin_for(tenant).await?;
-            let batch = store::to_schedule(&mut tx, tenant, after, BATCH).await?;
+            let batch = store::to_schedule(&mut tx, tenant, today, after, BATCH).await?;
             let Some(last) = batch.last() else {
                 tx.commit().await?;
                 break;
@@ -83,6 +86,12 @@ impl Activities {
                     made += store::insert_runs(&mut tx, tenant, a.id, a.control_id, &wanted, now)
                         .await?;
                 }
+                // Runs now exist up to the horizon; the next one is wanted once the horizon
+                // reaches its first day, and until then the sweep passes this activity by.
+                let next_wanted = schedule
+                    .first_start_after(horizon)
+                    .and_then(|start| start.checked_sub(Duration::days(HORIZON_DAYS)));
+                store::set_schedule_after(&mut tx, tenant, a.id, next_wanted).await?;
             }
             tx.commit().await?;
             if i64::try_from(batch.len()).unwrap_or(0) < BATCH {
