@@ -329,12 +329,13 @@ pub async fn launch(l: Launch) -> Result<Launched, LaunchError> {
             let mut tick = tokio::time::interval(Duration::from_secs(3600));
             loop {
                 tick.tick().await;
+                let started = std::time::Instant::now();
                 match sweeper.sweep(&base_url).await {
-                    Ok(r) if r == attest_domain::activities::SweepReport::default() => {}
                     Ok(r) => tracing::info!(
                         scheduled = r.scheduled,
                         reminded = r.reminded,
                         rechecked = r.rechecked,
+                        elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
                         "swept the control activities"
                     ),
                     Err(e) => tracing::error!(error = %e, "could not sweep the control activities"),
