@@ -13,7 +13,6 @@ use std::time::Duration;
 
 use attest_config::{Config, DatabaseKind, SecretExt as _};
 use attest_crypto::{Keyring, KeyringSource, PepperSet, Zeroizing};
-
 use attest_db::{ConnectOptions, Db, migrate};
 use attest_types::{Clock, SystemClock};
 

@@ -890,13 +890,15 @@ pub async fn owners_of(tx: &mut Tx, tenant: TenantId) -> Result<Vec<Uuid>, DbErr
     }))
 }
 
+const ROLE_IN: &str = "SELECT role FROM membership WHERE tenant_id = $1 AND user_id = $2";
+
 /// A member's role in a tenant.
 ///
 /// # Errors
 /// On database failure.
 pub async fn role_in(db: &Db, tenant: TenantId, user: UserId) -> Result<Option<String>, DbError> {
     Ok(on_pool!(db, |pool| {
-        sqlx::query_scalar("SELECT role FROM membership WHERE tenant_id = $1 AND user_id = $2")
+        sqlx::query_scalar(ROLE_IN)
             .bind(tenant.as_uuid())
             .bind(user.as_uuid())
             .fetch_optional(pool)
@@ -914,7 +916,7 @@ pub async fn role_in_tx(
     user: UserId,
 ) -> Result<Option<String>, DbError> {
     Ok(on_tx!(tx, |conn| {
-        sqlx::query_scalar("SELECT role FROM membership WHERE tenant_id = $1 AND user_id = $2")
+        sqlx::query_scalar(ROLE_IN)
             .bind(tenant.as_uuid())
             .bind(user.as_uuid())
             .fetch_optional(&mut *conn)

@@ -53,7 +53,7 @@ pub async fn open_runs_due_before(
 /// Folds a tenant's delta rows into one row per key (zero sums dropped). On PostgreSQL each
 /// table is folded by one statement, which sums exactly the rows it deletes: deltas other
 /// transactions commit meanwhile stay as they are. On SQLite the transaction holds the write
-/// lock, so nothing changes between reading the sums and replacing the rows.
+/// lock, so the rows read are the rows removed.
 ///
 /// # Errors
 /// On database failure.
@@ -82,49 +82,39 @@ pub async fn compact(tx: &mut Tx, tenant: TenantId) -> Result<(), DbError> {
             .await?;
         }
         TxInner::Sqlite(conn) => {
-            let controls: Vec<(String, String, i64)> = sqlx::query_as(
-                "SELECT effectiveness, status, SUM(n) FROM control_tally WHERE tenant_id = $1 \
-                 GROUP BY effectiveness, status HAVING SUM(n) <> 0",
-            )
-            .bind(t)
-            .fetch_all(&mut **conn)
-            .await?;
-            let runs: Vec<(Date, i64)> = sqlx::query_as(
-                "SELECT due_on, SUM(n) FROM open_run_tally WHERE tenant_id = $1 \
-                 GROUP BY due_on HAVING SUM(n) <> 0",
-            )
-            .bind(t)
-            .fetch_all(&mut **conn)
-            .await?;
-            sqlx::query("DELETE FROM control_tally WHERE tenant_id = $1")
-                .bind(t)
-                .execute(&mut **conn)
-                .await?;
-            sqlx::query("DELETE FROM open_run_tally WHERE tenant_id = $1")
-                .bind(t)
-                .execute(&mut **conn)
-                .await?;
-            for (effectiveness, status, n) in controls {
-                sqlx::query(
+            // The sums are appended after the rows they fold (higher rowids), then the rows
+            // up to the last one read are removed.
+            for (fold, last, remove) in [
+                (
                     "INSERT INTO control_tally (tenant_id, effectiveness, status, n) \
-                     VALUES ($1, $2, $3, $4)",
-                )
-                .bind(t)
-                .bind(effectiveness)
-                .bind(status)
-                .bind(n)
-                .execute(&mut **conn)
-                .await?;
-            }
-            for (due_on, n) in runs {
-                sqlx::query(
-                    "INSERT INTO open_run_tally (tenant_id, due_on, n) VALUES ($1, $2, $3)",
-                )
-                .bind(t)
-                .bind(due_on)
-                .bind(n)
-                .execute(&mut **conn)
-                .await?;
+                     SELECT tenant_id, effectiveness, status, SUM(n) FROM control_tally \
+                     WHERE tenant_id = $1 AND rowid <= $2 \
+                     GROUP BY effectiveness, status HAVING SUM(n) <> 0",
+                    "SELECT COALESCE(MAX(rowid), 0) FROM control_tally WHERE tenant_id = $1",
+                    "DELETE FROM control_tally WHERE tenant_id = $1 AND rowid <= $2",
+                ),
+                (
+                    "INSERT INTO open_run_tally (tenant_id, due_on, n) \
+                     SELECT tenant_id, due_on, SUM(n) FROM open_run_tally \
+                     WHERE tenant_id = $1 AND rowid <= $2 GROUP BY due_on HAVING SUM(n) <> 0",
+                    "SELECT COALESCE(MAX(rowid), 0) FROM open_run_tally WHERE tenant_id = $1",
+                    "DELETE FROM open_run_tally WHERE tenant_id = $1 AND rowid <= $2",
+                ),
+            ] {
+                let last: i64 = sqlx::query_scalar(last)
+                    .bind(t)
+                    .fetch_one(&mut **conn)
+                    .await?;
+                sqlx::query(fold)
+                    .bind(t)
+                    .bind(last)
+                    .execute(&mut **conn)
+                    .await?;
+                sqlx::query(remove)
+                    .bind(t)
+                    .bind(last)
+                    .execute(&mut **conn)
+                    .await?;
             }
         }
     }

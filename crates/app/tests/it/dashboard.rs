@@ -90,38 +90,43 @@ both_backends!(the_dashboard_follows_the_programme, |backend| async move {
     app.shutdown().await;
 });
 
+/// Runs `attest dev seed` on a test server's database: a new organisation `tenant` with
+/// `[controls, runs per control, audit events, risks]`, managed by seed@bench.test.
+pub(crate) fn dev_seed(app: &TestApp, tenant: &str, size: [u32; 4]) -> std::process::Output {
+    let data = app.data_dir.path().to_str().unwrap().to_owned();
+    let [controls, runs, audit, risks] = size.map(|n| n.to_string());
+    attest_test_support::binary::run_with_stdin(
+        &crate::attest_bin(),
+        &[
+            "--data-dir",
+            &data,
+            "dev",
+            "seed",
+            "--tenant",
+            tenant,
+            "--manager-email",
+            "seed@bench.test",
+            "--controls",
+            &controls,
+            "--runs-per-control",
+            &runs,
+            "--audit-events",
+            &audit,
+            "--risks",
+            &risks,
+            "--password-stdin",
+        ],
+        &[("ATTEST_DATABASE__URL", &app.db.url)],
+        &format!("{}\n", crate::documents::PASSWORD),
+    )
+}
+
 both_backends!(
     dev_seed_fills_a_new_organisation_and_refuses_an_existing_one,
     |backend| async move {
-        use attest_test_support::binary::{run_with_stdin, text};
+        use attest_test_support::binary::text;
         let app = TestApp::start(backend).await;
-        let data = app.data_dir.path().to_str().unwrap().to_owned();
-        let seed = |tenant: &str| {
-            run_with_stdin(
-                &crate::attest_bin(),
-                &[
-                    "--data-dir",
-                    &data,
-                    "dev",
-                    "seed",
-                    "--tenant",
-                    tenant,
-                    "--manager-email",
-                    "seed@bench.test",
-                    "--controls",
-                    "40",
-                    "--runs-per-control",
-                    "4",
-                    "--audit-events",
-                    "300",
-                    "--risks",
-                    "7",
-                    "--password-stdin",
-                ],
-                &[("ATTEST_DATABASE__URL", &app.db.url)],
-                &format!("{}\n", crate::documents::PASSWORD),
-            )
-        };
+        let seed = |tenant: &str| dev_seed(&app, tenant, [40, 4, 300, 7]);
         let out = seed("Seeded Org");
         assert!(out.status.success(), "{}", text(&out));
         assert!(

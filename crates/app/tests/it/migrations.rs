@@ -248,35 +248,11 @@ both_backends!(
     the_dashboard_tallies_start_from_the_counts_of_a_populated_database,
     |backend| async move {
         use attest_test_support::TestApp;
-        use attest_test_support::binary::{run_with_stdin, text};
+        use attest_test_support::binary::text;
         // A populated database (the seed: controls of every status, runs approved and not),
         // taken back to before migration 0017.
         let app = TestApp::start(backend).await;
-        let data = app.data_dir.path().to_str().unwrap().to_owned();
-        let out = run_with_stdin(
-            &crate::attest_bin(),
-            &[
-                "--data-dir",
-                &data,
-                "dev",
-                "seed",
-                "--tenant",
-                "Seeded Org",
-                "--manager-email",
-                "seed@bench.test",
-                "--controls",
-                "60",
-                "--runs-per-control",
-                "5",
-                "--audit-events",
-                "10",
-                "--risks",
-                "1",
-                "--password-stdin",
-            ],
-            &[("ATTEST_DATABASE__URL", &app.db.url)],
-            &format!("{}\n", crate::documents::PASSWORD),
-        );
+        let out = crate::dashboard::dev_seed(&app, "Seeded Org", [60, 5, 10, 1]);
         assert!(out.status.success(), "{}", text(&out));
         let undo = match backend {
             Backend::Sqlite => {

@@ -80,23 +80,22 @@ struct Figures {
 
 /// The figures, or `None` for members who see only shared items (they have no dashboard).
 async fn figures(state: &AppState, session: &VerifiedSession) -> Result<Option<Figures>, AppError> {
-    let internal = |e: &(dyn std::error::Error + 'static)| AppError::internal(e);
     let summary = match state.activities.summary(session).await {
         Ok(s) => s.into_inner(),
         Err(attest_domain::activities::ActivityError::NotFound) => return Ok(None),
-        Err(e) => return Err(internal(&e)),
+        Err(e) => return Err(AppError::internal(&e)),
     };
     let frameworks = state
         .frameworks
         .list(session)
         .await
-        .map_err(|e| internal(&e))?
+        .map_err(|e| AppError::internal(&e))?
         .into_inner();
     let coverage = state
         .controls
         .coverage(session)
         .await
-        .map_err(|e| internal(&e))?
+        .map_err(|e| AppError::internal(&e))?
         .into_inner();
     let coverage = frameworks
         .into_iter()
@@ -118,7 +117,7 @@ async fn figures(state: &AppState, session: &VerifiedSession) -> Result<Option<F
         .activities
         .tasks(session)
         .await
-        .map_err(|e| internal(&e))?
+        .map_err(|e| AppError::internal(&e))?
         .into_inner();
     let me = session.user;
     let manager = session
@@ -136,7 +135,7 @@ async fn figures(state: &AppState, session: &VerifiedSession) -> Result<Option<F
                 },
             )
             .await
-            .map_err(|e| internal(&e))?
+            .map_err(|e| AppError::internal(&e))?
             .items
             .into_iter()
             .filter(|r| r.acceptance_by.as_ref().is_none_or(|b| b.0 != me))
@@ -157,7 +156,7 @@ async fn figures(state: &AppState, session: &VerifiedSession) -> Result<Option<F
             },
         )
         .await
-        .map_err(|e| internal(&e))?
+        .map_err(|e| AppError::internal(&e))?
         .items;
     Ok(Some(Figures {
         coverage,
